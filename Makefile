@@ -1,0 +1,57 @@
+# faceoff: two commands do everything.
+#   make demo   set up, run the whole DAG on the embedded synthetic data, say where results are
+#   make test   set up and run the test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+STAMP := $(VENV)/.installed
+export PATH := $(abspath $(BIN)):$(PATH)
+export MPLBACKEND := Agg
+
+.PHONY: env demo test test-fast lint format dag clean-demo help
+
+help:
+	@echo "make demo   - set up and run the whole pipeline on synthetic faces (results/demo/)"
+	@echo "make test   - set up and run the test suite"
+	@echo "make lint   - ruff + snakemake --lint"
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml envs/constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c envs/constraints.txt -e '.[dev,fan]'
+	$(BIN)/pip install --quiet --no-deps -c envs/constraints.txt facenet-pytorch
+	touch $@
+
+demo: $(STAMP)
+	@start=$$(date +%s); \
+	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml --rerun-incomplete --printshellcmds && \
+	echo "" && echo "Demo finished in $$(( $$(date +%s) - start )) s. Results are in results/demo/:" && \
+	echo "  report     results/demo/report.html" && \
+	echo "  tables     results/demo/tables/" && \
+	echo "  figures    results/demo/figures/" && \
+	echo "  videos     results/demo/evaluate/<family>/<run>/faceoff.mp4"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --durations=15
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/snakemake --lint --configfile config/demo.yaml
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+dag: $(STAMP)
+	$(BIN)/snakemake --configfile config/demo.yaml --rulegraph | dot -Tsvg > results/demo-rulegraph.svg
+
+clean-demo:
+	rm -rf results/demo

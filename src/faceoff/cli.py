@@ -1,0 +1,87 @@
+"""The ``faceoff`` command: one subcommand per DAG step, shared by Snakemake, DVC and users.
+
+Every subcommand reads the same parameter files (``-c params.yaml -c config/demo.yaml``), so a
+rule or a stage only names *what* to build; the settings come from the registry in
+:mod:`faceoff.config`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from faceoff import __version__
+
+log = logging.getLogger("faceoff")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="faceoff", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"faceoff {__version__}")
+    parser.add_argument(
+        "-c",
+        "--config",
+        action="append",
+        metavar="YAML",
+        help="parameter file; repeat to override (default: params.yaml)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("synth", help="render a synthetic dataset in its real on-disk format")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--out", type=Path, help="default: the dataset's source folder")
+
+    p = sub.add_parser("prepare", help="detect, align, crop, mask and split one item of a dataset")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--item", required=True)
+    p.add_argument("--out", type=Path)
+
+    p = sub.add_parser("train", help="train one run (family/pair-variant-sSEED)")
+    p.add_argument("--run", required=True, metavar="FAMILY/RUN")
+    p.add_argument("--out", type=Path)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+
+    p = sub.add_parser("evaluate", help="translate the test split of a run and compute its metrics")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--run", metavar="FAMILY/RUN")
+    group.add_argument("--copy", metavar="FAMILY/PAIR", help="the 'copy input' baseline of a pair")
+    p.add_argument("--out", type=Path)
+    p.add_argument("--threads", type=int, default=0)
+
+    p = sub.add_parser("table", help="the family table (CSV, Markdown, LaTeX)")
+    p.add_argument("--family", required=True)
+
+    p = sub.add_parser("figure", help="the family figures (loss curves, comparison grid)")
+    p.add_argument("--family", required=True)
+
+    sub.add_parser("report", help="the HTML report of every family")
+
+    p = sub.add_parser("config", help="print the merged parameters, the runs or missing datasets")
+    p.add_argument("what", choices=["show", "runs", "check"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from faceoff import steps
+    from faceoff.config import ConfigError, load_params
+
+    try:
+        params = load_params(args.config or ["params.yaml"])
+        return steps.dispatch(args, params)
+    except (ConfigError, steps.StepError) as exc:
+        log.error("%s", exc)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Where every step writes: one place defines the output tree for Snakemake, DVC and the CLI.
+
+    <output_dir>/raw/<dataset>/                 synthetic raw data (when the dataset is synthetic)
+    <output_dir>/prepared/<dataset>/<item>/     prepared arrays + report.json
+    <output_dir>/train/<family>/<run>/          model.pt, losses.csv, train.json, samples.png
+    <output_dir>/evaluate/<family>/<run>/       metrics.json, faceoff.mp4, samples.png
+    <output_dir>/evaluate/<family>/<pair>-copy/ the "copy input" baseline
+    <output_dir>/tables/<family>.{csv,md,tex}   the family table
+    <output_dir>/figures/<family>/              loss curves, comparison grids
+    <output_dir>/report.html
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+TRAIN_OUTPUTS = ("model.pt", "losses.csv", "train.json", "samples.png")
+EVAL_OUTPUTS = ("metrics.json", "faceoff.mp4", "samples.png")
+TABLE_FORMATS = ("csv", "md", "tex")
+FIGURES = ("losses.png", "comparison.png")
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @classmethod
+    def of(cls, params: Mapping[str, Any]) -> Layout:
+        return cls(Path(params["output_dir"]))
+
+    def raw(self, dataset: str) -> Path:
+        return self.root / "raw" / dataset
+
+    def prepared(self, dataset: str, item: str) -> Path:
+        return self.root / "prepared" / dataset / item
+
+    def train(self, family: str, run_id: str) -> Path:
+        return self.root / "train" / family / run_id
+
+    def evaluate(self, family: str, run_id: str) -> Path:
+        return self.root / "evaluate" / family / run_id
+
+    def copy_baseline(self, family: str, pair: str) -> Path:
+        return self.evaluate(family, f"{pair}-copy")
+
+    def tables(self, family: str) -> list[Path]:
+        return [self.root / "tables" / f"{family}.{ext}" for ext in TABLE_FORMATS]
+
+    def figures(self, family: str) -> list[Path]:
+        return [self.root / "figures" / family / name for name in FIGURES]
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.html"

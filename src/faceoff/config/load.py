@@ -1,0 +1,139 @@
+"""Load params.yaml and its overrides, deep-merge them, and validate against the JSON schema.
+
+Errors name the offending key and the file that set it, because "params invalid" alone sends
+the user hunting through several YAML files.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+
+class ConfigError(ValueError):
+    """Invalid parameters; the message names the key and the file."""
+
+
+def schema() -> dict[str, Any]:
+    """The params JSON schema (workflow/schemas/params.schema.yaml, shipped with the package)."""
+    text = resources.files("faceoff").joinpath("schemas/params.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``override`` into ``base``: mappings merge, everything else replaces."""
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: parameter file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def load_params(paths: Sequence[str | os.PathLike[str]]) -> dict[str, Any]:
+    """Merge the files in order (later ones override) and validate the result."""
+    if not paths:
+        raise ConfigError("no parameter file given")
+    layers = [(Path(p), read_yaml(p)) for p in paths]
+    merged: dict[str, Any] = {}
+    for _, data in layers:
+        merged = merge(merged, data)
+    validate(merged, layers)
+    return merged
+
+
+def validate(params: Mapping[str, Any], layers: Sequence[tuple[Path, Mapping[str, Any]]] = ()) -> None:
+    """Check ``params`` against the schema and the cross-references the schema cannot express."""
+    validator = jsonschema.Draft7Validator(schema())
+    errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
+    messages = [_describe(err, layers) for err in errors]
+    messages += _check_references(params, layers)
+    if messages:
+        raise ConfigError("invalid parameters:\n  " + "\n  ".join(messages))
+
+
+def _describe(err: jsonschema.ValidationError, layers: Sequence[tuple[Path, Mapping[str, Any]]]) -> str:
+    path = [str(p) for p in err.absolute_path]
+    if err.validator == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        path = path + extra[:1]
+        detail = f"unknown key {extra[0]!r}" if extra else err.message
+    elif err.validator == "required":
+        detail = err.message
+    else:
+        detail = err.message
+    key = ".".join(path) or "<top level>"
+    return f"{_origin(path, layers)}: {key}: {detail}"
+
+
+def _origin(path: Sequence[str], layers: Sequence[tuple[Path, Mapping[str, Any]]]) -> str:
+    """The last file that sets ``path`` (or its nearest existing parent)."""
+    for depth in range(len(path), -1, -1):
+        for file, data in reversed(layers):
+            if _has(data, path[:depth]):
+                return str(file)
+    return str(layers[0][0]) if layers else "<params>"
+
+
+def _has(data: Any, path: Sequence[str]) -> bool:
+    for part in path:
+        if isinstance(data, Mapping) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return False
+    return True
+
+
+def _check_references(params: Mapping[str, Any], layers: Sequence[tuple[Path, Mapping[str, Any]]]) -> list[str]:
+    messages = []
+    datasets = params.get("datasets", {}) or {}
+    for name, family in (params.get("families", {}) or {}).items():
+        where = ["families", name]
+        dataset = datasets.get(family.get("dataset"))
+        if dataset is None:
+            path = [*where, "dataset"]
+            messages.append(
+                f"{_origin(path, layers)}: {'.'.join(path)}: unknown dataset {family.get('dataset')!r} "
+                f"(defined: {', '.join(sorted(datasets))})"
+            )
+            continue
+        items = set(dataset.get("items", []))
+        for pair in family.get("pairs", []):
+            parts = pair.split("2")
+            if len(parts) != 2 or not set(parts) <= items:
+                path = [*where, "pairs"]
+                messages.append(
+                    f"{_origin(path, layers)}: {'.'.join(path)}: pair {pair!r} must be <source>2<target> "
+                    f"with items of dataset {family['dataset']!r} ({', '.join(sorted(items))})"
+                )
+        for variant in family.get("run", []):
+            if variant not in family.get("variants", {}):
+                path = [*where, "run"]
+                messages.append(
+                    f"{_origin(path, layers)}: {'.'.join(path)}: variant {variant!r} is not defined in "
+                    f"{'.'.join([*where, 'variants'])}"
+                )
+    return messages

@@ -1,0 +1,108 @@
+"""The run registry: one run = family x pair x variant x seed, with its resolved settings."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from faceoff.config.load import ConfigError, merge
+
+
+@dataclass(frozen=True)
+class Run:
+    """A training run; ``settings`` are the family's train settings with the variant applied."""
+
+    family: str
+    pair: str
+    variant: str
+    seed: int
+    dataset: str
+    settings: Mapping[str, Any] = field(compare=False, hash=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.pair}-{self.variant}-s{self.seed}"
+
+    @property
+    def key(self) -> str:
+        """``family/id``: how the command line and the DAG name a run."""
+        return f"{self.family}/{self.id}"
+
+    @property
+    def items(self) -> tuple[str, str]:
+        return split_pair(self.pair)
+
+    @property
+    def settings_hash(self) -> str:
+        """Hash of the resolved settings: changing one variant's value reruns only its runs."""
+        blob = json.dumps({"settings": self.settings, "seed": self.seed}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def split_pair(pair: str) -> tuple[str, str]:
+    """``"A2B"`` -> ``("A", "B")``."""
+    parts = pair.split("2")
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(f"pair {pair!r} must read <source>2<target>")
+    return parts[0], parts[1]
+
+
+def resolve_runs(params: Mapping[str, Any], family: str | None = None) -> list[Run]:
+    """Every run the parameters ask for, in a stable order."""
+    runs = []
+    for name, fam in params["families"].items():
+        if family is not None and name != family:
+            continue
+        for pair in fam["pairs"]:
+            for variant in fam["run"]:
+                settings = merge(fam["train"], fam["variants"].get(variant) or {})
+                for seed in fam["seeds"]:
+                    runs.append(Run(name, pair, variant, int(seed), fam["dataset"], settings))
+    return runs
+
+
+def get_run(params: Mapping[str, Any], key: str) -> Run:
+    """Look a run up by ``family/pair-variant-sSEED``."""
+    for run in resolve_runs(params):
+        if run.key == key:
+            return run
+    known = ", ".join(r.key for r in resolve_runs(params)) or "none"
+    raise ConfigError(f"unknown run {key!r}; the parameters define: {known}")
+
+
+def groundtruth_pairs(params: Mapping[str, Any], dataset: str) -> list[tuple[str, str]]:
+    """(source, target) renderings a synthetic dataset must provide for the families using it."""
+    pairs: set[tuple[str, str]] = set()
+    for fam in params["families"].values():
+        if fam["dataset"] == dataset:
+            for pair in fam["pairs"]:
+                a, b = split_pair(pair)
+                pairs |= {(a, b), (b, a)}
+    return sorted(pairs)
+
+
+def missing_sources(params: Mapping[str, Any], root: str | Path = ".") -> list[str]:
+    """One message per real (non-synthetic) dataset whose raw data is not where params say."""
+    used = {fam["dataset"] for fam in params["families"].values()}
+    messages = []
+    for name in sorted(used):
+        ds = params["datasets"][name]
+        if ds.get("synthetic"):
+            continue
+        source = Path(root) / ds["source"]
+        if not source.is_dir():
+            messages.append(
+                f"dataset {name!r} ({ds['kind']}): folder {source} not found. Put the raw data there "
+                f"(see README, 'Plugging in real datasets') or point datasets.{name}.source elsewhere."
+            )
+            continue
+        absent = [item for item in ds["items"] if not any(source.glob(f"{item}.*")) and not (source / item).is_dir()]
+        if absent:
+            messages.append(
+                f"dataset {name!r} ({ds['kind']}): no video or frame folder for {', '.join(absent)} in {source}"
+            )
+    return messages

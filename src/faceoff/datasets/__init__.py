@@ -1,0 +1,1 @@
+"""Readers for raw dataset formats and the compact prepared-array format."""

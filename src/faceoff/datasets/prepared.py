@@ -1,0 +1,83 @@
+"""The prepared-data format: a few memory-mappable arrays per item (person) and split.
+
+Layout of one prepared item (``prepared/<dataset>/<item>/``)::
+
+    report.json                 frames decoded, faces found, frames dropped and why
+    <split>/frames.npy          uint8  (N, S, S, 3)  RGB face crops at the load size S
+    <split>/landmarks.npy       float32 (N, 68, 2)   iBUG-68 landmarks, crop pixel coords (x, y)
+    <split>/masks.npy           uint8  (N, S, S)     1 inside the landmark-hull face mask
+    <split>/index.npy           int64  (N,)          frame index in the source video
+    <split>/gt_<other>.npy      uint8  (N, S, S, 3)  optional: the ideal translation of each
+                                                     frame to item <other> (synthetic data)
+
+Thousands of small image files are slow on cluster file systems; ``.npy`` arrays open as
+memory maps, so training reads only the frames it samples.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from faceoff.io.atomic import save_npy
+
+SPLITS = ("train", "test")
+_ARRAYS = ("frames", "landmarks", "masks", "index")
+
+
+class PreparedDataError(RuntimeError):
+    """Prepared data that is missing or inconsistent; the message names the path."""
+
+
+@dataclass
+class PreparedSplit:
+    """One split of one prepared item; arrays may be memory maps."""
+
+    frames: np.ndarray
+    landmarks: np.ndarray
+    masks: np.ndarray
+    index: np.ndarray
+    gt: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def size(self) -> int:
+        return int(self.frames.shape[1])
+
+
+def save_split(item_dir: str | os.PathLike[str], split: str, data: PreparedSplit) -> None:
+    """Write one split's arrays (each atomically) after checking their shapes agree."""
+    n = len(data)
+    for name in _ARRAYS[1:]:
+        if getattr(data, name).shape[0] != n:
+            raise PreparedDataError(f"{item_dir}/{split}: {name} has {getattr(data, name).shape[0]} rows, frames {n}")
+    out = Path(item_dir) / split
+    save_npy(out / "frames.npy", np.ascontiguousarray(data.frames, dtype=np.uint8))
+    save_npy(out / "landmarks.npy", np.ascontiguousarray(data.landmarks, dtype=np.float32))
+    save_npy(out / "masks.npy", np.ascontiguousarray(data.masks, dtype=np.uint8))
+    save_npy(out / "index.npy", np.ascontiguousarray(data.index, dtype=np.int64))
+    for other, gt in data.gt.items():
+        if gt.shape != data.frames.shape:
+            raise PreparedDataError(f"{item_dir}/{split}: gt_{other} shape {gt.shape} != frames {data.frames.shape}")
+        save_npy(out / f"gt_{other}.npy", np.ascontiguousarray(gt, dtype=np.uint8))
+
+
+def load_split(item_dir: str | os.PathLike[str], split: str, mmap: bool = True) -> PreparedSplit:
+    """Open one split; ``mmap`` keeps the frames on disk until they are indexed."""
+    folder = Path(item_dir) / split
+    if not folder.is_dir():
+        raise PreparedDataError(f"{folder}: prepared split not found (run `faceoff prepare` first)")
+    mode = "r" if mmap else None
+    arrays = {}
+    for name in _ARRAYS:
+        path = folder / f"{name}.npy"
+        if not path.is_file():
+            raise PreparedDataError(f"{path}: missing array in prepared data")
+        arrays[name] = np.load(path, mmap_mode=mode)
+    gt = {p.stem[3:]: np.load(p, mmap_mode=mode) for p in sorted(folder.glob("gt_*.npy"))}
+    return PreparedSplit(gt=gt, **arrays)

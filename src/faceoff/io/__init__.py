@@ -1,0 +1,1 @@
+"""Low-level file helpers: atomic writes and video decoding/encoding."""

@@ -1,0 +1,109 @@
+"""Video decoding and encoding with PyAV (ffmpeg's libraries, no ffmpeg binary needed).
+
+Frames are RGB ``uint8`` arrays of shape (H, W, 3) everywhere in faceoff.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from faceoff.io.atomic import atomic_path
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+
+
+class VideoError(RuntimeError):
+    """A video that is missing, empty or cannot be decoded; the message names the file."""
+
+
+def probe_fps(path: str | os.PathLike[str]) -> float:
+    """Average frame rate of the first video stream."""
+    path = _existing(path)
+    try:
+        with av.open(str(path)) as container:
+            stream = _video_stream(container, path)
+            rate = stream.average_rate or stream.guessed_rate
+            return float(rate) if rate else 25.0
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"{path}: cannot be decoded ({exc})") from exc
+
+
+def read_frames(path: str | os.PathLike[str], fps: float | None = None) -> Iterator[np.ndarray]:
+    """Yield RGB frames, optionally resampled to ``fps`` by dropping frames.
+
+    A stream that breaks part-way stops the iteration after the last good frame; a file with
+    no decodable frame at all raises :class:`VideoError`.
+    """
+    path = _existing(path)
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"{path}: not a readable video ({exc})") from exc
+    n_out = 0
+    try:
+        stream = _video_stream(container, path)
+        stream.thread_type = "AUTO"
+        src_fps = float(stream.average_rate or stream.guessed_rate or 25.0)
+        step = 1.0 if fps is None or fps >= src_fps else src_fps / fps
+        next_pick = 0.0
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                if index + 1e-9 >= next_pick:
+                    next_pick += step
+                    n_out += 1
+                    yield frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as exc:
+            if n_out == 0:
+                raise VideoError(f"{path}: no decodable frame ({exc})") from exc
+    finally:
+        container.close()
+    if n_out == 0:
+        raise VideoError(f"{path}: the video holds no frames")
+
+
+def write_video(
+    path: str | os.PathLike[str], frames: Iterable[np.ndarray], fps: float = 25.0, crf: int = 18
+) -> int:
+    """Encode RGB frames to H.264 mp4 atomically; returns the number of frames written."""
+    n = 0
+    with atomic_path(path, suffix=".mp4") as tmp:
+        with av.open(str(tmp), mode="w", format="mp4") as container:
+            stream = None
+            for frame in frames:
+                frame = np.ascontiguousarray(frame, dtype=np.uint8)
+                if stream is None:
+                    height, width = frame.shape[:2]
+                    stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+                    stream.width, stream.height = width - width % 2, height - height % 2
+                    stream.pix_fmt = "yuv420p"
+                    stream.options = {"crf": str(crf), "preset": "veryfast"}
+                frame = frame[: stream.height, : stream.width]
+                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                    container.mux(packet)
+                n += 1
+            if stream is None:
+                raise VideoError(f"{path}: refusing to write a video with no frames")
+            for packet in stream.encode():
+                container.mux(packet)
+    return n
+
+
+def _existing(path: str | os.PathLike[str]) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"{path}: video file not found")
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path}: video file is empty (0 bytes)")
+    return path
+
+
+def _video_stream(container: av.container.InputContainer, path: Path) -> av.video.stream.VideoStream:
+    if not container.streams.video:
+        raise VideoError(f"{path}: no video stream in the file")
+    return container.streams.video[0]

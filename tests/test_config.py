@@ -1,0 +1,129 @@
+"""Parameters: merge order, schema errors that name key and file, the run registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from faceoff.config import (
+    ConfigError,
+    Layout,
+    get_run,
+    groundtruth_pairs,
+    load_params,
+    missing_sources,
+    resolve_runs,
+    split_pair,
+)
+
+from .conftest import REPO
+
+PARAMS = REPO / "params.yaml"
+
+
+def _override(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "override.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize("extra", [[], ["config/demo.yaml"], ["config/smoke.yaml"]])
+def test_shipped_configs_are_valid(extra: list[str]) -> None:
+    params = load_params([PARAMS, *(REPO / e for e in extra)])
+    assert resolve_runs(params)
+
+
+def test_paper_faceoff_family_is_complete() -> None:
+    params = load_params([PARAMS])
+    keys = [r.key for r in resolve_runs(params)]
+    assert keys == ["faceoff/A2B-baseline-s0", "faceoff/A2C-baseline-s0", "faceoff/A2D-baseline-s0"]
+    run = get_run(params, "faceoff/A2C-baseline-s0")
+    assert run.items == ("A", "C")
+    assert run.settings["netG"] == "resnet_9blocks" and run.settings["crop_size"] == 256
+    assert params["datasets"]["persons"]["prepare"]["split"] == {"train": 2000, "test": 200}
+
+
+def test_override_merges_deeply(tmp_path: Path) -> None:
+    params = load_params([PARAMS, _override(tmp_path, {"families": {"faceoff": {"train": {"ngf": 8}}}})])
+    settings = resolve_runs(params)[0].settings
+    assert settings["ngf"] == 8 and settings["ndf"] == 64  # sibling keys survive
+
+
+def test_variant_overrides_train_settings(tmp_path: Path) -> None:
+    data = {"families": {"faceoff": {"run": ["baseline", "d5"], "variants": {"d5": {"n_layers_D": [5]}}}}}
+    params = load_params([PARAMS, _override(tmp_path, data)])
+    by_variant = {r.variant: r for r in resolve_runs(params) if r.pair == "A2B"}
+    assert by_variant["d5"].settings["n_layers_D"] == [5]
+    assert by_variant["baseline"].settings["n_layers_D"] == [3]
+    assert by_variant["d5"].settings_hash != by_variant["baseline"].settings_hash
+
+
+def test_wrong_type_names_key_and_file(tmp_path: Path) -> None:
+    bad = _override(tmp_path, {"families": {"faceoff": {"train": {"lr": "fast"}}}})
+    with pytest.raises(ConfigError) as err:
+        load_params([PARAMS, bad])
+    assert f"{bad}: families.faceoff.train.lr" in str(err.value)
+
+
+def test_unknown_key_names_key_and_file(tmp_path: Path) -> None:
+    bad = _override(tmp_path, {"families": {"faceoff": {"train": {"lamda_cycle": 5}}}})
+    with pytest.raises(ConfigError) as err:
+        load_params([PARAMS, bad])
+    assert "families.faceoff.train.lamda_cycle" in str(err.value)
+    assert "unknown key" in str(err.value) and str(bad) in str(err.value)
+
+
+def test_unknown_dataset_and_pair_are_reported(tmp_path: Path) -> None:
+    bad = _override(tmp_path, {"families": {"faceoff": {"pairs": ["A2Z"]}}})
+    with pytest.raises(ConfigError, match=r"pair 'A2Z'"):
+        load_params([PARAMS, bad])
+    bad = _override(tmp_path, {"families": {"faceoff": {"dataset": "nope"}}})
+    with pytest.raises(ConfigError, match=r"families.faceoff.dataset: unknown dataset 'nope'"):
+        load_params([PARAMS, bad])
+
+
+def test_run_of_undefined_variant_is_rejected(tmp_path: Path) -> None:
+    bad = _override(tmp_path, {"families": {"faceoff": {"run": ["baseline", "ghost"]}}})
+    with pytest.raises(ConfigError, match="variant 'ghost' is not defined"):
+        load_params([PARAMS, bad])
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_params([tmp_path / "nope.yaml"])
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("families: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params([PARAMS, broken])
+
+
+def test_missing_sources_one_message_per_dataset(tmp_path: Path) -> None:
+    params = load_params([PARAMS])
+    messages = missing_sources(params, root=tmp_path)
+    assert len(messages) == 1 and "persons" in messages[0] and "data/raw/persons" in messages[0]
+    source = tmp_path / "data/raw/persons"
+    source.mkdir(parents=True)
+    for item in "ABC":
+        (source / f"{item}.mp4").write_bytes(b"x")
+    (messages,) = [missing_sources(params, root=tmp_path)]
+    assert len(messages) == 1 and "no video or frame folder for D" in messages[0]
+    (source / "D").mkdir()
+    assert missing_sources(params, root=tmp_path) == []
+
+
+def test_synthetic_datasets_need_no_source() -> None:
+    params = load_params([PARAMS, REPO / "config/demo.yaml"])
+    assert missing_sources(params) == []
+    assert ("A", "B") in groundtruth_pairs(params, "persons") and ("B", "A") in groundtruth_pairs(params, "persons")
+
+
+def test_layout_and_pair_names() -> None:
+    params = load_params([PARAMS, REPO / "config/demo.yaml"])
+    layout = Layout.of(params)
+    assert layout.prepared("persons", "A") == Path("results/demo/prepared/persons/A")
+    assert layout.train("faceoff", "A2B-baseline-s0") == Path("results/demo/train/faceoff/A2B-baseline-s0")
+    assert split_pair("A2B") == ("A", "B")
+    with pytest.raises(ConfigError):
+        split_pair("A2B2C")
