@@ -1,8 +1,13 @@
 """Shared setup: validated parameters, the run registry and the output layout."""
 
+import os
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+
+# The package is imported from this checkout, installed or not.
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from faceoff.config import (
     ConfigError,
@@ -10,6 +15,7 @@ from faceoff.config import (
     get_run,
     missing_sources,
     resolve_runs,
+    split_pair,
 )
 from faceoff.config.load import read_yaml, validate
 
@@ -53,4 +59,66 @@ def prepared_dir(dataset, item):
 
 # Rules run the package from this checkout, so a cluster or conda environment needs only the
 # dependencies (envs/faceoff.yaml), not an installed faceoff.
-FACEOFF = f"PYTHONPATH={workflow.basedir}/src${{PYTHONPATH:+:$PYTHONPATH}} python -m faceoff {CFG}"
+FACEOFF = f"PYTHONPATH={os.path.relpath(workflow.basedir)}/src${{PYTHONPATH:+:$PYTHONPATH}} python -m faceoff {CFG}"
+
+
+# Input functions of the rules (kept here so rule files hold only rules).
+
+
+def prepare_input(wildcards):
+    """The item's raw video (or frame folder); for synthetic data, the rendered folder."""
+    ds = config["datasets"][wildcards.dataset]
+    if ds.get("synthetic"):
+        return ds["source"]
+    source = Path(ds["source"])
+    if (source / wildcards.item).is_dir():
+        return str(source / wildcards.item)
+    found = sorted(source.glob(f"{wildcards.item}.*"))
+    return [str(p) for p in found[:1]]
+
+
+def train_input(wildcards):
+    run = run_of(wildcards)
+    return [prepared_dir(run.dataset, item) for item in run.items]
+
+
+def train_runtime(wildcards, attempt):
+    """Minutes: scales with steps and image area (calibrated on one GPU), doubled on retry."""
+    s = run_of(wildcards).settings
+    steps = s["steps"] + s["steps_decay"]
+    return int(10 + steps * (s["crop_size"] / 256) ** 2 * 0.25 / 60 * attempt)
+
+
+def test_items(wildcards):
+    run = run_of(wildcards)
+    return [prepared_dir(run.dataset, item) for item in run.items]
+
+
+def copy_items(wildcards):
+    dataset = config["families"][wildcards.family]["dataset"]
+    return [prepared_dir(dataset, item) for item in split_pair(wildcards.pair)]
+
+
+def family_metrics(wildcards):
+    runs = family_runs(wildcards.family)
+    pairs = sorted({r.pair for r in runs})
+    files = [f"{OUT}/evaluate/{r.family}/{r.id}/{name}" for r in runs for name in ("metrics.json",)]
+    files += [f"{OUT}/train/{r.family}/{r.id}/train.json" for r in runs]
+    files += [f"{OUT}/evaluate/{wildcards.family}/{p}-copy/metrics.json" for p in pairs]
+    return files
+
+
+def family_figure_inputs(wildcards):
+    runs = family_runs(wildcards.family)
+    return [f"{OUT}/train/{r.family}/{r.id}/losses.csv" for r in runs] + [
+        f"{OUT}/evaluate/{r.family}/{r.id}/metrics.json" for r in runs
+    ]
+
+
+def report_inputs(wildcards):
+    files = []
+    for family in config["families"]:
+        files += [str(p) for p in LAYOUT.tables(family)] + [str(p) for p in LAYOUT.figures(family)]
+        runs = family_runs(family)
+        files += [f"{OUT}/evaluate/{r.family}/{r.id}/faceoff.mp4" for r in runs]
+    return files

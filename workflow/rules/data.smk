@@ -13,23 +13,12 @@ for _name, _ds in config["datasets"].items():
         log:
             f"{LOGS}/synth/{_name}.log",
         params:
+            faceoff=FACEOFF,
             dataset=_name,
         conda:
             ENV
         shell:
-            "{FACEOFF} synth --dataset {params.dataset} --out {output} > {log} 2>&1"
-
-
-def prepare_input(wildcards):
-    """The item's raw video (or frame folder); for synthetic data, the rendered folder."""
-    ds = config["datasets"][wildcards.dataset]
-    if ds.get("synthetic"):
-        return ds["source"]
-    source = Path(ds["source"])
-    if (source / wildcards.item).is_dir():
-        return str(source / wildcards.item)
-    found = sorted(source.glob(f"{wildcards.item}.*"))
-    return [str(p) for p in found[:1]]
+            "{params.faceoff} synth --dataset {params.dataset} --out {output} > {log} 2>&1"
 
 
 rule prepare:
@@ -44,7 +33,9 @@ rule prepare:
     resources:
         mem_mb=4000,
         runtime=60,
+    params:
+        faceoff=FACEOFF,
     conda:
         ENV
     shell:
-        "{FACEOFF} prepare --dataset {wildcards.dataset} --item {wildcards.item} --out {output} > {log} 2>&1"
+        "{params.faceoff} prepare --dataset {wildcards.dataset} --item {wildcards.item} --out {output} > {log} 2>&1"

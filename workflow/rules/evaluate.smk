@@ -1,18 +1,6 @@
 """Per-run evaluation, the copy-input baseline, and the family table and figures."""
 
 
-def test_items(wildcards):
-    run = run_of(wildcards)
-    return [prepared_dir(run.dataset, item) for item in run.items]
-
-
-def copy_items(wildcards):
-    from faceoff.config import split_pair
-
-    dataset = config["families"][wildcards.family]["dataset"]
-    return [prepared_dir(dataset, item) for item in split_pair(wildcards.pair)]
-
-
 rule evaluate:
     input:
         data=test_items,
@@ -27,10 +15,12 @@ rule evaluate:
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        faceoff=FACEOFF,
     conda:
         ENV
     shell:
-        "{FACEOFF} evaluate --run {wildcards.family}/{wildcards.run} --threads {threads} "
+        "{params.faceoff} evaluate --run {wildcards.family}/{wildcards.run} --threads {threads} "
         "--out $(dirname {output.metrics}) > {log} 2>&1"
 
 
@@ -48,20 +38,13 @@ rule evaluate_copy:
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        faceoff=FACEOFF,
     conda:
         ENV
     shell:
-        "{FACEOFF} evaluate --copy {wildcards.family}/{wildcards.pair} "
+        "{params.faceoff} evaluate --copy {wildcards.family}/{wildcards.pair} "
         "--out $(dirname {output.metrics}) > {log} 2>&1"
-
-
-def family_metrics(wildcards):
-    runs = family_runs(wildcards.family)
-    pairs = sorted({r.pair for r in runs})
-    files = [f"{OUT}/evaluate/{r.family}/{r.id}/{name}" for r in runs for name in ("metrics.json",)]
-    files += [f"{OUT}/train/{r.family}/{r.id}/train.json" for r in runs]
-    files += [f"{OUT}/evaluate/{wildcards.family}/{p}-copy/metrics.json" for p in pairs]
-    return files
 
 
 rule table:
@@ -73,17 +56,12 @@ rule table:
         tex=f"{OUT}/tables/{{family}}.tex",
     log:
         f"{LOGS}/table/{{family}}.log",
+    params:
+        faceoff=FACEOFF,
     conda:
         ENV
     shell:
-        "{FACEOFF} table --family {wildcards.family} > {log} 2>&1"
-
-
-def family_figure_inputs(wildcards):
-    runs = family_runs(wildcards.family)
-    return [f"{OUT}/train/{r.family}/{r.id}/losses.csv" for r in runs] + [
-        f"{OUT}/evaluate/{r.family}/{r.id}/metrics.json" for r in runs
-    ]
+        "{params.faceoff} table --family {wildcards.family} > {log} 2>&1"
 
 
 rule figure:
@@ -94,7 +72,9 @@ rule figure:
         comparison=f"{OUT}/figures/{{family}}/comparison.png",
     log:
         f"{LOGS}/figure/{{family}}.log",
+    params:
+        faceoff=FACEOFF,
     conda:
         ENV
     shell:
-        "{FACEOFF} figure --family {wildcards.family} > {log} 2>&1"
+        "{params.faceoff} figure --family {wildcards.family} > {log} 2>&1"

@@ -7,15 +7,6 @@ localrules:
     report,
 
 
-def report_inputs(wildcards):
-    files = []
-    for family in config["families"]:
-        files += [str(p) for p in LAYOUT.tables(family)] + [str(p) for p in LAYOUT.figures(family)]
-        runs = family_runs(family)
-        files += [f"{OUT}/evaluate/{r.family}/{r.id}/faceoff.mp4" for r in runs]
-    return files
-
-
 rule report:
     input:
         report_inputs,
@@ -23,7 +14,9 @@ rule report:
         LAYOUT.report,
     log:
         f"{LOGS}/report.log",
+    params:
+        faceoff=FACEOFF,
     conda:
         ENV
     shell:
-        "{FACEOFF} report > {log} 2>&1"
+        "{params.faceoff} report > {log} 2>&1"

@@ -16,6 +16,7 @@ import numpy as np
 from faceoff.io.atomic import atomic_path
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+_CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
 
 
 class VideoError(RuntimeError):
@@ -70,10 +71,16 @@ def read_frames(path: str | os.PathLike[str], fps: float | None = None) -> Itera
 def write_video(
     path: str | os.PathLike[str], frames: Iterable[np.ndarray], fps: float = 25.0, crf: int = 18
 ) -> int:
-    """Encode RGB frames to H.264 mp4 atomically; returns the number of frames written."""
+    """Encode RGB frames to H.264 atomically; the container follows the suffix (mp4, mkv, avi, mov).
+
+    Returns the number of frames written.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in _CONTAINERS:
+        raise VideoError(f"{path}: cannot write {suffix or 'suffix-less'} videos (use {', '.join(_CONTAINERS)})")
     n = 0
-    with atomic_path(path, suffix=".mp4") as tmp:
-        with av.open(str(tmp), mode="w", format="mp4") as container:
+    with atomic_path(path, suffix=suffix) as tmp:
+        with av.open(str(tmp), mode="w", format=_CONTAINERS[suffix]) as container:
             stream = None
             for frame in frames:
                 frame = np.ascontiguousarray(frame, dtype=np.uint8)

@@ -1,0 +1,320 @@
+"""The DAG steps: resolve what a step needs from the parameters, then call the library.
+
+One function per ``faceoff`` subcommand. They are the only place that knows both the output
+layout and the library APIs, which keeps Snakemake rules and DVC stages one-liners.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import subprocess
+from collections.abc import Callable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from faceoff.config import ConfigError, Layout, get_run, groundtruth_pairs, resolve_runs, split_pair
+from faceoff.datasets.prepared import PreparedDataError, load_split
+from faceoff.io.atomic import atomic_dir, read_json, write_json
+from faceoff.io.video import VideoError
+
+log = logging.getLogger(__name__)
+
+Params = Mapping[str, Any]
+
+
+class StepError(RuntimeError):
+    """A step that cannot run; the message says what is missing and where."""
+
+
+def dispatch(args: argparse.Namespace, params: Params) -> int:
+    handlers: dict[str, Callable[[argparse.Namespace, Params], None]] = {
+        "synth": synth,
+        "prepare": prepare,
+        "train": train,
+        "evaluate": evaluate,
+        "table": table,
+        "figure": figure,
+        "report": report,
+        "config": show_config,
+    }
+    try:
+        handlers[args.command](args, params)
+    except (VideoError, PreparedDataError) as exc:
+        raise StepError(str(exc)) from exc
+    return 0
+
+
+def _dataset(params: Params, name: str) -> Mapping[str, Any]:
+    try:
+        return params["datasets"][name]
+    except KeyError:
+        raise ConfigError(f"unknown dataset {name!r}; defined: {', '.join(params['datasets'])}") from None
+
+
+def synth(args: argparse.Namespace, params: Params) -> None:
+    """Render a synthetic dataset into its source folder, in the real on-disk format."""
+    from faceoff.synth import write_person_videos
+
+    ds = _dataset(params, args.dataset)
+    spec = ds.get("synthetic")
+    if not spec:
+        raise StepError(f"datasets.{args.dataset} has no 'synthetic' block: its source is real data")
+    out = Path(args.out or ds["source"])
+    with atomic_dir(out) as tmp:
+        write_person_videos(
+            tmp,
+            items=list(ds["items"]),
+            n_frames=spec.get("frames", 300),
+            size=spec.get("size", 256),
+            fps=spec.get("fps", 25),
+            seed=spec.get("seed", 0),
+            ground_truth_pairs=groundtruth_pairs(params, args.dataset),
+        )
+    log.info("synthetic %s written to %s", args.dataset, out)
+
+
+def prepare(args: argparse.Namespace, params: Params) -> None:
+    """Preprocess one item (person) of a dataset into prepared arrays + report.json."""
+    from faceoff.datasets.person_videos import find_person_sources
+    from faceoff.prepare import prepare_person
+
+    ds = _dataset(params, args.dataset)
+    if args.item not in ds["items"]:
+        raise ConfigError(f"datasets.{args.dataset}.items has no item {args.item!r}")
+    source = find_person_sources(Path(ds["source"]), [args.item])[args.item]
+    groundtruth = {}
+    gt_dir = Path(ds["source"]) / "groundtruth"
+    for src, tgt in groundtruth_pairs(params, args.dataset):
+        path = gt_dir / f"{src}_as_{tgt}.mp4"
+        if src == args.item and path.is_file():
+            groundtruth[tgt] = path
+    out = Path(args.out or Layout.of(params).prepared(args.dataset, args.item))
+    report = prepare_person(source, args.item, out, dict(ds.get("prepare", {})), groundtruth or None)
+    log.info("prepared %s/%s: %s", args.dataset, args.item, json.dumps(report.get("splits", {})))
+
+
+def _device(params: Params) -> str:
+    import torch
+
+    device = params.get("device", "auto")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _set_threads(threads: int) -> None:
+    import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
+def environment(params: Params, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What produced a result: package versions, git commit, device, parameter hash."""
+    import hashlib
+
+    import torch
+
+    packages = {}
+    for name in ("torch", "torchvision", "numpy", "dlib-bin", "facenet-pytorch", "snakemake", "dvc"):
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            packages[name] = None
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    blob = json.dumps(settings if settings is not None else params, sort_keys=True, default=str)
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": packages,
+        "git_commit": commit,
+        "device": _device(params),
+        "torch_threads": torch.get_num_threads(),
+        "params_sha256": hashlib.sha256(blob.encode()).hexdigest(),
+    }
+
+
+def train(args: argparse.Namespace, params: Params) -> None:
+    """Train one run on the train splits of its pair's two items."""
+    from faceoff.train import get_trainer
+    from faceoff.train.settings import TrainSettings
+
+    _set_threads(args.threads)
+    run = get_run(params, args.run)
+    layout = Layout.of(params)
+    data_a, data_b = (load_split(layout.prepared(run.dataset, item), "train") for item in run.items)
+    settings = TrainSettings.from_dict(dict(run.settings))
+    out = Path(args.out or layout.train(run.family, run.id))
+    trainer = get_trainer(settings.model)
+    result = trainer(settings, data_a, data_b, out, seed=run.seed, device=_device(params))
+    write_json(out / "environment.json", environment(params, run.settings))
+    log.info("trained %s: %s", run.key, json.dumps({k: result.get(k) for k in ("steps", "diverged")}))
+
+
+def _center_crop(split: Any, size: int) -> Any:
+    """The evaluation view of a prepared split: the central ``size`` crop, landmarks shifted."""
+    from faceoff.datasets.prepared import PreparedSplit
+
+    off = (split.size - size) // 2
+    if off < 0:
+        raise StepError(f"prepared size {split.size} is smaller than the crop size {size}")
+    window = (slice(None), slice(off, off + size), slice(off, off + size))
+    return PreparedSplit(
+        frames=np.asarray(split.frames[window]),
+        landmarks=np.asarray(split.landmarks) - off,
+        masks=np.asarray(split.masks[window]),
+        index=np.asarray(split.index),
+        gt={k: np.asarray(v[window]) for k, v in split.gt.items()},
+    )
+
+
+def evaluate(args: argparse.Namespace, params: Params) -> None:
+    """Translate a run's test split both ways (or copy it, for the baseline) and score it."""
+    from faceoff.evaluate import evaluate_pair
+    from faceoff.faces.identity import DlibFaceEmbedder
+    from faceoff.faces.landmarks import make_landmarker
+
+    _set_threads(args.threads)
+    layout = Layout.of(params)
+    if args.run:
+        run = get_run(params, args.run)
+        family, pair, dataset, crop = run.family, run.pair, run.dataset, run.settings["crop_size"]
+        out = Path(args.out or layout.evaluate(run.family, run.id))
+        translate = _translator(layout.train(run.family, run.id) / "model.pt", _device(params))
+    else:
+        family, _, pair = args.copy.partition("/")
+        fam = params["families"].get(family)
+        if fam is None or pair not in fam["pairs"]:
+            raise ConfigError(f"unknown family/pair {args.copy!r}")
+        dataset, crop = fam["dataset"], fam["train"]["crop_size"]
+        out = Path(args.out or layout.copy_baseline(family, pair))
+        translate = None
+    a, b = split_pair(pair)
+    test_a, test_b = (_center_crop(load_split(layout.prepared(dataset, i), "test"), crop) for i in (a, b))
+    settings = params["families"][family].get("evaluate", {})
+    metrics = evaluate_pair(
+        translate,
+        test_a,
+        test_b,
+        names=(a, b),
+        out_dir=out,
+        embedder=DlibFaceEmbedder(),
+        landmarker=make_landmarker("dlib"),
+        max_frames=settings.get("max_frames", 200),
+        video_frames=settings.get("video_frames", 200),
+        fps=settings.get("fps", 25),
+    )
+    log.info("evaluated %s/%s: %s", family, pair, json.dumps({k: metrics.get(k) for k in ("l1_gt", "identity_sim")}))
+
+
+def _translator(model_path: Path, device: str) -> Callable[..., np.ndarray]:
+    from faceoff.train.translator import Translator
+
+    if not model_path.is_file():
+        raise StepError(f"{model_path}: trained model not found (run `faceoff train` first)")
+    return Translator.from_file(model_path, device=device).translate
+
+
+def _family_rows(params: Params, family: str) -> tuple[dict[str, Path], dict[str, dict[str, Any]]]:
+    layout = Layout.of(params)
+    runs = resolve_runs(params, family)
+    if not runs:
+        raise ConfigError(f"family {family!r} has no runs")
+    metrics, extra = {}, {}
+    for run in runs:
+        metrics[run.id] = layout.evaluate(family, run.id) / "metrics.json"
+        info = read_json(layout.train(family, run.id) / "train.json")
+        extra[run.id] = {"pair": run.pair, "variant": run.variant, "seed": run.seed, **info}
+    for pair in sorted({r.pair for r in runs}):
+        metrics[f"{pair}-copy"] = layout.copy_baseline(family, pair) / "metrics.json"
+        extra[f"{pair}-copy"] = {"pair": pair, "variant": "copy input"}
+    return metrics, extra
+
+
+def table(args: argparse.Namespace, params: Params) -> None:
+    """The family table (one row per run plus the copy-input rows) in CSV, Markdown and LaTeX."""
+    from faceoff.evaluate.table import build_table, write_table
+
+    metrics, extra = _family_rows(params, args.family)
+    df = build_table(metrics, extra)
+    csv, md, tex = Layout.of(params).tables(args.family)
+    write_table(df, csv=csv, md=md, tex=tex)
+
+
+def figure(args: argparse.Namespace, params: Params) -> None:
+    """Loss curves of every run and a comparison grid of fixed test frames."""
+    from faceoff.plots import comparison_figure, loss_curves
+
+    layout = Layout.of(params)
+    runs = resolve_runs(params, args.family)
+    losses, comparison = layout.figures(args.family)
+    loss_curves({r.id: layout.train(r.family, r.id) / "losses.csv" for r in runs}, losses)
+    rows = []
+    for pair in sorted({r.pair for r in runs}):
+        a, _ = split_pair(pair)
+        pair_runs = [r for r in runs if r.pair == pair]
+        crop = pair_runs[0].settings["crop_size"]
+        test_a = _center_crop(load_split(layout.prepared(pair_runs[0].dataset, a), "test"), crop)
+        picks = np.linspace(0, len(test_a) - 1, num=min(4, len(test_a))).astype(int)
+        frames = test_a.frames[picks]
+        outputs = {
+            r.variant: _translator(layout.train(r.family, r.id) / "model.pt", "cpu")("AB", frames, test_a.masks[picks])
+            for r in pair_runs
+        }
+        rows.append((pair, frames, outputs))
+    comparison_figure(rows, comparison)
+
+
+def report(args: argparse.Namespace, params: Params) -> None:
+    """The HTML report of every family."""
+    from faceoff.report import write_report
+
+    layout = Layout.of(params)
+    sections = []
+    for family in params["families"]:
+        runs = resolve_runs(params, family)
+        sections.append(
+            {
+                "family": family,
+                "table": layout.tables(family)[1],
+                "figures": layout.figures(family),
+                "runs": [
+                    {
+                        "id": r.id,
+                        "video": layout.evaluate(family, r.id) / "faceoff.mp4",
+                        "samples": layout.evaluate(family, r.id) / "samples.png",
+                        "params": dict(r.settings),
+                    }
+                    for r in runs
+                ],
+            }
+        )
+    write_report(layout.report, title=f"faceoff report: {layout.root}", sections=sections)
+
+
+def show_config(args: argparse.Namespace, params: Params) -> None:
+    """Print the merged parameters, the resolved runs, or check that real datasets exist."""
+    from faceoff.config import missing_sources
+
+    if args.what == "show":
+        print(yaml.safe_dump(dict(params), sort_keys=False), end="")
+    elif args.what == "runs":
+        for run in resolve_runs(params):
+            print(run.key)
+    else:
+        missing = missing_sources(params)
+        if missing:
+            raise StepError("raw data missing:\n  " + "\n  ".join(missing))
+        print("all datasets present")
