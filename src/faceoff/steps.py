@@ -20,9 +20,11 @@ import numpy as np
 import yaml
 
 from faceoff.config import ConfigError, Layout, get_run, groundtruth_pairs, resolve_runs, split_pair
+from faceoff.datasets.person_videos import SourceError
 from faceoff.datasets.prepared import PreparedDataError, load_split
 from faceoff.io.atomic import atomic_dir, read_json, write_json
 from faceoff.io.video import VideoError
+from faceoff.prepare import PrepareError
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ def dispatch(args: argparse.Namespace, params: Params) -> int:
     }
     try:
         handlers[args.command](args, params)
-    except (VideoError, PreparedDataError) as exc:
+    except (VideoError, PreparedDataError, PrepareError, SourceError) as exc:
         raise StepError(str(exc)) from exc
     return 0
 
@@ -97,7 +99,7 @@ def prepare(args: argparse.Namespace, params: Params) -> None:
             groundtruth[tgt] = path
     out = Path(args.out or Layout.of(params).prepared(args.dataset, args.item))
     report = prepare_person(source, args.item, out, dict(ds.get("prepare", {})), groundtruth or None)
-    log.info("prepared %s/%s: %s", args.dataset, args.item, json.dumps(report.get("splits", {})))
+    log.info("prepared %s/%s: %s", args.dataset, args.item, json.dumps({k: report["split"][k] for k in ("train", "test")}))
 
 
 def _device(params: Params) -> str:
@@ -163,28 +165,11 @@ def train(args: argparse.Namespace, params: Params) -> None:
     log.info("trained %s: %s", run.key, json.dumps({k: result.get(k) for k in ("steps", "diverged")}))
 
 
-def _center_crop(split: Any, size: int) -> Any:
-    """The evaluation view of a prepared split: the central ``size`` crop, landmarks shifted."""
-    from faceoff.datasets.prepared import PreparedSplit
-
-    off = (split.size - size) // 2
-    if off < 0:
-        raise StepError(f"prepared size {split.size} is smaller than the crop size {size}")
-    window = (slice(None), slice(off, off + size), slice(off, off + size))
-    return PreparedSplit(
-        frames=np.asarray(split.frames[window]),
-        landmarks=np.asarray(split.landmarks) - off,
-        masks=np.asarray(split.masks[window]),
-        index=np.asarray(split.index),
-        gt={k: np.asarray(v[window]) for k, v in split.gt.items()},
-    )
-
-
 def evaluate(args: argparse.Namespace, params: Params) -> None:
     """Translate a run's test split both ways (or copy it, for the baseline) and score it."""
     from faceoff.evaluate import evaluate_pair
     from faceoff.faces.identity import DlibFaceEmbedder
-    from faceoff.faces.landmarks import make_landmarker
+    from faceoff.faces.landmarks import LandmarkFinder
 
     _set_threads(args.threads)
     layout = Layout.of(params)
@@ -202,16 +187,17 @@ def evaluate(args: argparse.Namespace, params: Params) -> None:
         out = Path(args.out or layout.copy_baseline(family, pair))
         translate = None
     a, b = split_pair(pair)
-    test_a, test_b = (_center_crop(load_split(layout.prepared(dataset, i), "test"), crop) for i in (a, b))
+    test_a, test_b = (load_split(layout.prepared(dataset, i), "test") for i in (a, b))
     settings = params["families"][family].get("evaluate", {})
     metrics = evaluate_pair(
         translate,
         test_a,
         test_b,
         names=(a, b),
+        crop_size=crop,
         out_dir=out,
-        embedder=DlibFaceEmbedder(),
-        landmarker=make_landmarker("dlib"),
+        embed=DlibFaceEmbedder().embed,
+        landmarks=LandmarkFinder(),
         max_frames=settings.get("max_frames", 200),
         video_frames=settings.get("video_frames", 200),
         fps=settings.get("fps", 25),
@@ -255,6 +241,7 @@ def table(args: argparse.Namespace, params: Params) -> None:
 
 def figure(args: argparse.Namespace, params: Params) -> None:
     """Loss curves of every run and a comparison grid of fixed test frames."""
+    from faceoff.evaluate.run import center_crop
     from faceoff.plots import comparison_figure, loss_curves
 
     layout = Layout.of(params)
@@ -266,7 +253,7 @@ def figure(args: argparse.Namespace, params: Params) -> None:
         a, _ = split_pair(pair)
         pair_runs = [r for r in runs if r.pair == pair]
         crop = pair_runs[0].settings["crop_size"]
-        test_a = _center_crop(load_split(layout.prepared(pair_runs[0].dataset, a), "test"), crop)
+        test_a = center_crop(load_split(layout.prepared(pair_runs[0].dataset, a), "test"), crop)
         picks = np.linspace(0, len(test_a) - 1, num=min(4, len(test_a))).astype(int)
         frames = test_a.frames[picks]
         outputs = {

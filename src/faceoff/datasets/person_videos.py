@@ -1,0 +1,74 @@
+"""Person sources: one video file (any ffmpeg container) or one folder of frames per item."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from faceoff.io.video import VIDEO_EXTENSIONS, probe_fps, read_frames
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
+class SourceError(FileNotFoundError):
+    """A person's video or frames folder that is missing or empty; the message names the path."""
+
+
+def find_person_sources(source_dir: str | os.PathLike[str], items: Iterable[str]) -> dict[str, Path]:
+    """Map each item to ``<source_dir>/<item>.<video ext>`` or the frames folder ``<source_dir>/<item>/``."""
+    source_dir = Path(source_dir)
+    if not source_dir.is_dir():
+        raise SourceError(f"{source_dir}: person source folder not found")
+    entries = sorted(source_dir.iterdir())
+    found: dict[str, Path] = {}
+    for item in items:
+        existing = [
+            p
+            for p in entries
+            if (p.is_dir() and p.name == item)
+            or (p.is_file() and p.stem == item and p.suffix.lower() in VIDEO_EXTENSIONS)
+        ]
+        if not existing:
+            exts = "/".join(e.lstrip(".") for e in VIDEO_EXTENSIONS)
+            raise SourceError(
+                f"person {item!r}: no {item}.{{{exts}}} video or {item}/ frames folder in {source_dir}"
+            )
+        if len(existing) > 1:
+            names = ", ".join(p.name for p in existing)
+            raise SourceError(f"person {item!r}: several sources in {source_dir} ({names}); keep one")
+        found[item] = existing[0]
+    return found
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """The image files of a frames folder in natural name order (frame_2 before frame_10)."""
+    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS]
+    if not files:
+        raise SourceError(f"{folder}: frames folder holds no {'/'.join(IMAGE_EXTENSIONS)} images")
+    return sorted(files, key=_natural_key)
+
+
+def iter_frames(path: str | os.PathLike[str], fps: float | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(source frame index, RGB frame)``; ``fps`` resamples videos (folders have no rate)."""
+    path = Path(path)
+    if path.is_dir():
+        for index, file in enumerate(frame_files(path)):
+            with Image.open(file) as image:
+                yield index, np.asarray(image.convert("RGB"))
+        return
+    # Resampling here rather than in read_frames keeps the source index of every kept frame.
+    step = 1.0 if fps is None else max(1.0, probe_fps(path) / fps)
+    next_pick = 0.0
+    for index, frame in enumerate(read_frames(path)):
+        if index + 1e-9 >= next_pick:
+            next_pick += step
+            yield index, frame
+
+
+def _natural_key(path: Path) -> list[object]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]

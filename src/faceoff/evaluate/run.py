@@ -1,0 +1,218 @@
+"""Evaluate one translation pair: translate both test splits both ways and score the outputs.
+
+The "copy input" baseline is the same call with :func:`copy_input` as the translator, so the
+table's trivial row comes from exactly the code that scores the trained runs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceoff.datasets.prepared import PreparedSplit
+from faceoff.evaluate import metrics as m
+from faceoff.io.atomic import write_json
+from faceoff.plots.grids import sample_grid
+from faceoff.plots.video import side_by_side_video
+
+Translate = Callable[[str, np.ndarray, np.ndarray | None], np.ndarray]
+Embed = Callable[[np.ndarray, np.ndarray], np.ndarray]
+Landmarks = Callable[[np.ndarray], np.ndarray | None]
+
+DIRECTIONS = ("A2B", "B2A")
+METRICS = {
+    "l1_gt": "mean absolute error to the ground-truth translation, [0, 1] scale (lower is better)",
+    "psnr_gt": f"PSNR to the ground truth in dB, capped at {m.PSNR_CAP:g} (higher is better)",
+    "ssim_gt": "SSIM to the ground truth (higher is better)",
+    "ssim_input": "SSIM to the input frame: how much structure the translation keeps",
+    "cycle_l1": "mean absolute error of the input translated there and back (lower is better)",
+    "identity_sim": "cosine of the output's face descriptor to the target person's mean descriptor",
+    "identity_sim_source": "cosine of the output's face descriptor to the source person's mean descriptor",
+    "landmark_nme": "landmark error on the output vs the source frame / inter-ocular distance (expression)",
+    "face_found": "share of outputs on which a face and its landmarks were found",
+    "flicker": "frame-to-frame change of the outputs / that of the inputs (1 = as steady as the input)",
+    "collapse": "pairwise distance between outputs / that between inputs (near 0 = mode collapse)",
+}
+BATCH = 16
+N_SAMPLES = 3
+
+
+def copy_input(direction: str, frames: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+    """The trivial translator: every output is its input."""
+    return np.array(frames, dtype=np.uint8, copy=True)
+
+
+def center_crop(split: PreparedSplit, size: int) -> PreparedSplit:
+    """The central ``size`` crop of a split (frames, masks, ground truth), landmarks shifted to it."""
+    off = (split.size - size) // 2
+    if off < 0:
+        raise ValueError(f"prepared size {split.size} is smaller than the crop size {size}")
+    window = (slice(None), slice(off, off + size), slice(off, off + size))
+    return PreparedSplit(
+        frames=np.asarray(split.frames[window]),
+        landmarks=np.asarray(split.landmarks, dtype=np.float32) - off,
+        masks=np.asarray(split.masks[window]),
+        index=np.asarray(split.index),
+        gt={k: np.asarray(v[window]) for k, v in split.gt.items()},
+    )
+
+
+def head(split: PreparedSplit, n: int | None) -> PreparedSplit:
+    """The first ``n`` frames: test splits are contiguous blocks, so the head is still a sequence."""
+    window = slice(None, n)
+    return PreparedSplit(
+        frames=np.asarray(split.frames[window]),
+        landmarks=np.asarray(split.landmarks[window]),
+        masks=np.asarray(split.masks[window]),
+        index=np.asarray(split.index[window]),
+        gt={k: np.asarray(v[window]) for k, v in split.gt.items()},
+    )
+
+
+def translate_all(
+    translate: Translate, direction: str, frames: np.ndarray, masks: np.ndarray | None
+) -> np.ndarray:
+    """Translate in batches of :data:`BATCH`, checking each output batch is uint8 like its input."""
+    out = []
+    for start in range(0, len(frames), BATCH):
+        window = slice(start, start + BATCH)
+        batch = np.asarray(translate(direction, frames[window], None if masks is None else masks[window]))
+        if batch.shape != frames[window].shape or batch.dtype != np.uint8:
+            raise ValueError(
+                f"translator {direction}: {batch.dtype} {batch.shape} out for uint8 {frames[window].shape} in"
+            )
+        out.append(batch)
+    return np.concatenate(out)
+
+
+def _mean(values: np.ndarray) -> float | None:
+    """Mean over frames where the metric exists; None (JSON null) where it exists for none."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else None
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no inf or NaN: a metric that is unbounded or undefined here is null."""
+    return float(value) if math.isfinite(value) else None
+
+
+def _score_direction(
+    translate: Translate,
+    direction: str,
+    source: PreparedSplit,
+    gt: np.ndarray | None,
+    refs: dict[str, np.ndarray],
+    embed: Embed,
+    landmarks: Landmarks,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Translate ``source`` one way (and back, for the cycle) and score it; returns scores and outputs."""
+    src, tgt = direction[0], direction[2]
+    outputs = translate_all(translate, src + tgt, source.frames, source.masks)
+    cycled = translate_all(translate, tgt + src, outputs, source.masks)
+    found = [landmarks(image) for image in outputs]
+    # Where no face is found on an output, align it with the source's landmarks: the translation
+    # keeps the geometry, and the identity score should not silently drop the hard frames.
+    points = np.stack([f if f is not None else s for f, s in zip(found, source.landmarks, strict=True)])
+    descriptors = embed(outputs, points)
+    scores: dict[str, Any] = {
+        "n_frames": len(outputs),
+        "ssim_input": _mean(m.ssim(outputs, source.frames)),
+        "cycle_l1": _mean(m.l1(cycled, source.frames)),
+        "identity_sim": _mean(m.cosine_to_reference(descriptors, refs[tgt])),
+        "identity_sim_source": _mean(m.cosine_to_reference(descriptors, refs[src])),
+        "landmark_nme": _mean(m.landmark_nme(found, source.landmarks)),
+        "face_found": sum(p is not None for p in found) / len(found),
+        "flicker": _finite(m.flicker(outputs, source.frames)),
+        "collapse": _finite(m.collapse(outputs, source.frames)),
+    }
+    if gt is not None:
+        scores |= {
+            "l1_gt": _mean(m.l1(outputs, gt)),
+            "psnr_gt": _mean(m.psnr(outputs, gt)),
+            "ssim_gt": _mean(m.ssim(outputs, gt)),
+        }
+    return scores, outputs
+
+
+def evaluate_pair(
+    translate: Translate | None,
+    test_a: PreparedSplit,
+    test_b: PreparedSplit,
+    out_dir: str | os.PathLike[str],
+    embed: Embed,
+    landmarks: Landmarks,
+    names: tuple[str, str] = ("A", "B"),
+    crop_size: int | None = None,
+    max_frames: int | None = 200,
+    video_frames: int = 200,
+    fps: float = 25.0,
+) -> dict[str, Any]:
+    """Score ``translate`` on both test splits and write metrics.json, faceoff.mp4 and samples.png.
+
+    ``translate(direction, frames, masks)`` maps "AB" (A to B) and "BA"; None copies the input.
+    ``embed(images, landmarks) -> (N, 128)`` gives identity descriptors and
+    ``landmarks(image) -> (68, 2) | None`` finds a face's landmarks. Each direction scores the
+    first ``max_frames`` test frames; ground-truth metrics only where the source split holds
+    ``gt[<target name>]``. Top-level values are means over the two directions, ``n_frames``
+    counts both. The video shows the first ``video_frames`` of them (source | output | truth).
+    metrics.json is written last, so its presence means the evaluation finished.
+    """
+    translate = translate or copy_input
+    out_dir = Path(out_dir)
+    if len(test_a) == 0 or len(test_b) == 0:
+        raise ValueError(
+            f"{out_dir}: empty test split ({names[0]}: {len(test_a)}, {names[1]}: {len(test_b)} frames)"
+        )
+    if crop_size is not None:
+        test_a, test_b = center_crop(test_a, crop_size), center_crop(test_b, crop_size)
+    sources = {"A2B": head(test_a, max_frames), "B2A": head(test_b, max_frames)}
+    gts = {"A2B": sources["A2B"].gt.get(names[1]), "B2A": sources["B2A"].gt.get(names[0])}
+    refs = {
+        "A": m.reference_descriptor(embed(sources["A2B"].frames, sources["A2B"].landmarks)),
+        "B": m.reference_descriptor(embed(sources["B2A"].frames, sources["B2A"].landmarks)),
+    }
+
+    result: dict[str, Any] = {"names": {"A": names[0], "B": names[1]}, "copy_input": translate is copy_input}
+    outputs = {}
+    for d in DIRECTIONS:
+        result[d], outputs[d] = _score_direction(translate, d, sources[d], gts[d], refs, embed, landmarks)
+    for key in METRICS:
+        values = [result[d][key] for d in DIRECTIONS if result[d].get(key) is not None]
+        result[key] = float(np.mean(values)) if values else None
+    result["n_frames"] = sum(result[d]["n_frames"] for d in DIRECTIONS)
+
+    n = min(video_frames, len(outputs["A2B"]))
+    panels = [sources["A2B"].frames[:n], outputs["A2B"][:n]]
+    labels = [f"{names[0]} (source)", f"{names[0]} as {names[1]}"]
+    if gts["A2B"] is not None:
+        panels.append(gts["A2B"][:n])
+        labels.append("ground truth")
+    side_by_side_video(out_dir / "faceoff.mp4", panels, fps=fps, labels=labels)
+    _write_samples(out_dir / "samples.png", sources, outputs, gts, names)
+    write_json(out_dir / "metrics.json", result)
+    return result
+
+
+def _write_samples(
+    out_png: Path,
+    sources: dict[str, PreparedSplit],
+    outputs: dict[str, np.ndarray],
+    gts: dict[str, np.ndarray | None],
+    names: tuple[str, str],
+) -> None:
+    """A few evenly spaced test frames per direction: input, output and (if known) ground truth."""
+    has_gt = any(g is not None for g in gts.values())
+    rows, titles = [], []
+    for d in DIRECTIONS:
+        for i in np.linspace(0, len(outputs[d]) - 1, num=min(N_SAMPLES, len(outputs[d]))).astype(int):
+            row = [sources[d].frames[i], outputs[d][i]]
+            rows.append([*row, None if gts[d] is None else gts[d][i]] if has_gt else row)
+            titles.append(f"{names[0]}→{names[1]} #{i}" if d == "A2B" else f"{names[1]}→{names[0]} #{i}")
+    columns = ["input", "output", "ground truth"] if has_gt else ["input", "output"]
+    sample_grid(rows, columns, out_png, row_titles=titles)

@@ -1,0 +1,119 @@
+"""The family table: one row per evaluated run (and per copy-input baseline) in CSV, Markdown, LaTeX."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from faceoff.evaluate.run import METRICS
+from faceoff.io.atomic import read_json, write_text
+
+ID_COLUMNS = ("run", "pair", "variant", "seed")
+METRIC_COLUMNS = (*METRICS, "n_frames")
+TRAIN_COLUMNS = ("steps", "diverged", "diverged_step", "wall_time_s", "sec_per_step")
+COPY_VARIANT = "copy input"
+_LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {
+    "~": r"\textasciitilde{}",
+    "^": r"\^{}",
+    "\\": r"\textbackslash{}",
+}
+
+
+def build_table(
+    metrics_files: Mapping[str, str | os.PathLike[str]], extra: Mapping[str, Mapping[str, Any]] | None = None
+) -> pd.DataFrame:
+    """One row per run id: identification, top-level metrics, training facts.
+
+    ``extra[run id]`` carries what metrics.json does not know: ``pair``, ``variant``, ``seed``
+    and train.json's :data:`TRAIN_COLUMNS`; its other keys are not tabulated. Without it the
+    pair comes from metrics.json and the variant is the run id (or "copy input").
+    """
+    extra = extra or {}
+    rows = []
+    for run_id, path in metrics_files.items():
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: metrics of run {run_id!r} not found (evaluate it first)")
+        metrics = read_json(path)
+        names = metrics.get("names", {})
+        row: dict[str, Any] = {
+            "run": run_id,
+            "pair": f"{names.get('A', 'A')}2{names.get('B', 'B')}",
+            "variant": COPY_VARIANT if metrics.get("copy_input") else run_id,
+        }
+        row |= {k: metrics.get(k) for k in METRIC_COLUMNS}
+        row |= {k: v for k, v in extra.get(run_id, {}).items() if k in (*ID_COLUMNS[1:], *TRAIN_COLUMNS)}
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    df = df[[c for c in (*ID_COLUMNS, *METRIC_COLUMNS, *TRAIN_COLUMNS) if c in df]]
+    scored = list(METRICS)
+    df[scored] = df[scored].astype(float)  # a metric null in every row (no ground truth) -> NaN
+    return df
+
+
+def summary_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean over pairs (and seeds) per variant, best first.
+
+    Ranked by ground-truth L1 (lower is better); data without ground truth (real videos) is
+    ranked by identity similarity to the target person instead.
+    """
+    metrics = [c for c in METRIC_COLUMNS if c in df]
+    grouped = df.groupby("variant", sort=False)
+    summary = grouped[metrics].mean(numeric_only=True)
+    summary.insert(0, "runs", grouped.size())
+    summary.insert(1, "pairs", grouped["pair"].nunique())
+    if "l1_gt" in summary and summary["l1_gt"].notna().any():
+        summary = summary.sort_values("l1_gt", na_position="last")
+    elif "identity_sim" in summary:
+        summary = summary.sort_values("identity_sim", ascending=False, na_position="last")
+    return summary.reset_index()
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    return (
+        df.astype(object).where(df.notna(), None).to_markdown(index=False, floatfmt=".4g", missingval="-")
+        + "\n"
+    )
+
+
+def _latex_cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "--"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4g}"
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in str(value))
+
+
+def to_latex(df: pd.DataFrame) -> str:
+    """A booktabs tabular (needs ``\\usepackage{booktabs}``); numbers right-aligned, text left."""
+    align = "".join("r" if pd.api.types.is_numeric_dtype(df[c]) else "l" for c in df)
+    lines = [
+        f"\\begin{{tabular}}{{{align}}}",
+        "\\toprule",
+        " & ".join(_latex_cell(c) for c in df) + r" \\",
+        "\\midrule",
+    ]
+    lines += [" & ".join(_latex_cell(v) for v in row) + r" \\" for row in df.itertuples(index=False)]
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(
+    df: pd.DataFrame,
+    csv: str | os.PathLike[str] | None = None,
+    md: str | os.PathLike[str] | None = None,
+    tex: str | os.PathLike[str] | None = None,
+) -> None:
+    """Write ``df`` in each format given (each file atomically)."""
+    if csv is not None:
+        write_text(csv, df.to_csv(index=False))
+    if md is not None:
+        write_text(md, to_markdown(df))
+    if tex is not None:
+        write_text(tex, to_latex(df))

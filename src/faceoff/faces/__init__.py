@@ -1,0 +1,1 @@
+"""Face detection, landmarks, crops, masks and identity embeddings for single frames."""

@@ -1,0 +1,5 @@
+"""Turn raw person videos into prepared face-crop arrays (see faceoff.datasets.prepared)."""
+
+from faceoff.prepare.persons import PrepareError, prepare_person
+
+__all__ = ["PrepareError", "prepare_person"]

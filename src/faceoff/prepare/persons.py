@@ -1,0 +1,317 @@
+"""Prepare one person's video: steady square face crops, landmarks, masks and a train/test split.
+
+Two passes over the video keep memory bounded by the kept crops, not the decoded frames:
+pass 1 finds a face and its landmarks in every frame; the crop boxes are then smoothed over
+time and the split chosen; pass 2 decodes again and cuts only the frames the split keeps.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import chain, islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from faceoff.datasets.person_videos import SourceError, iter_frames
+from faceoff.datasets.prepared import PreparedSplit, save_split
+from faceoff.faces.crop import apply_affine, crop_and_resize, landmark_box, smooth_boxes, square_box
+from faceoff.faces.detect import Detection, make_detector, pick_face
+from faceoff.faces.landmarks import make_landmarker
+from faceoff.faces.mask import face_mask
+from faceoff.io.atomic import atomic_dir, write_json
+from faceoff.io.video import VideoError, read_frames
+from faceoff.prepare.report import StepTimer
+
+DEFAULTS: dict[str, Any] = {
+    "fps": None,
+    "margin": 0.5,
+    "detector": "mtcnn",
+    "landmarks": "dlib",
+    "smooth": 1,
+    "detect_every": 1,
+}
+BATCH = 8  # frames per detector call; MTCNN runs several frames far faster than one by one
+
+
+class PrepareError(RuntimeError):
+    """Input that cannot be prepared (missing, empty, undecodable, faceless); the message names the file."""
+
+
+@dataclass
+class _Track:
+    """Pass 1's findings, one row per decoded frame."""
+
+    index: np.ndarray  # int64 (T,) source frame index
+    landmarks: np.ndarray  # float32 (T, 68, 2) frame coords, NaN where no face
+    frame_shape: tuple[int, ...]
+    several: int  # frames where several faces were found and one was kept
+    detector_runs: int
+
+
+def prepare_person(
+    source: Path,
+    item: str,
+    out_dir: Path,
+    settings: dict[str, Any],
+    groundtruth: dict[str, Path] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Prepare ``source`` (video or frames folder) of ``item`` into ``out_dir``; returns the report.
+
+    ``groundtruth`` maps other items to videos of these frames rendered as them; they are cut
+    with the same boxes and saved as ``gt_<other>``. On any failure ``out_dir`` is left as it was.
+    """
+    source, out_dir = Path(source), Path(out_dir)
+    settings = {**DEFAULTS, **settings}
+    for key in ("size", "split"):
+        if key not in settings:
+            raise PrepareError(f"{item}: prepare setting {key!r} is missing")
+    timer = StepTimer()
+    start = time.perf_counter()
+    try:
+        track = _track_faces(source, item, settings, timer, progress)
+        valid = ~np.isnan(track.landmarks).any(axis=(1, 2))
+        if not valid.any():
+            raise PrepareError(f"{source}: no face found in any of its {len(valid)} decoded frames")
+        with timer.step("smooth"):
+            raw = np.full((len(valid), 4), np.nan)
+            raw[valid] = [square_box(landmark_box(lm), settings["margin"]) for lm in track.landmarks[valid]]
+            boxes = smooth_boxes(raw, settings["smooth"], valid)
+        splits, split_info = _choose_split(source, np.flatnonzero(valid), settings["split"])
+        with atomic_dir(out_dir) as tmp:
+            prepared = _cut_splits(source, splits, boxes, track, settings, groundtruth or {}, timer, progress)
+            with timer.step("write"):
+                for name, data in prepared.items():
+                    save_split(tmp, name, data)
+            split_info["index_range"] = {
+                name: [int(i) for i in track.index[o][[0, -1]]] for name, o in splits.items()
+            }
+            report = _report(source, item, settings, track, valid, split_info, groundtruth or {})
+            total = time.perf_counter() - start
+            report["timing_s"] = {**timer.summary(), "total": round(total, 3)}
+            report["frames_per_second"] = round(len(valid) / total, 2)
+            write_json(tmp / "report.json", report)
+    except (VideoError, SourceError) as exc:
+        raise PrepareError(str(exc)) from exc
+    return report
+
+
+def _track_faces(
+    source: Path, item: str, settings: dict[str, Any], timer: StepTimer, progress: bool
+) -> _Track:
+    """Pass 1: a face box and landmarks per frame; between detector runs the box follows the landmarks."""
+    annotations, annotations_path = None, source.parent / f"{item}.landmarks.npy"
+    if "annotations" in (settings["detector"], settings["landmarks"]):
+        if not annotations_path.is_file():
+            raise PrepareError(
+                f"{annotations_path}: landmark annotations not found (needed by 'annotations')"
+            )
+        annotations = np.load(annotations_path)
+    frames = timer.iterate("decode", iter_frames(source, settings["fps"]))
+    first = next(frames)  # an unreadable source fails here, before the models load
+    with timer.step("load_models"):
+        detector = None if settings["detector"] == "annotations" else make_detector(settings["detector"])
+        landmarker = (
+            None if settings["landmarks"] == "annotations" else make_landmarker(settings["landmarks"])
+        )
+    every = settings["detect_every"]
+    indices: list[int] = []
+    landmarks: list[np.ndarray] = []
+    missing = np.full((68, 2), np.nan, dtype=np.float32)
+    several = runs = 0
+    frame_shape: tuple[int, ...] = ()
+    anchor: tuple[np.ndarray, np.ndarray | None] | None = None  # last detector box, its landmark centre
+    shift = np.zeros(2)  # how far the landmarks moved since that detection
+
+    bar = tqdm(
+        chain([first], frames),
+        desc=f"{item}: detect",
+        unit="frame",
+        disable=not progress or not sys.stderr.isatty(),
+    )
+    for chunk in _chunks(bar, BATCH):
+        scheduled = [k for k in range(len(chunk)) if (len(indices) + k) % every == 0]
+        found: dict[int, list[Detection]] = {}
+        if detector is not None and scheduled:
+            with timer.step("detect"):
+                found = dict(
+                    zip(scheduled, detector.detect_batch([chunk[k][1] for k in scheduled]), strict=True)
+                )
+            runs += len(scheduled)
+        for k, (index, frame) in enumerate(chunk):
+            frame_shape = frame.shape
+            annotated = None
+            if annotations is not None:
+                if index >= len(annotations):
+                    raise PrepareError(
+                        f"{annotations_path}: {len(annotations)} rows, but {source} has frame {index}"
+                    )
+                annotated = annotations[index] if np.isfinite(annotations[index]).all() else None
+            box = None
+            if detector is None:
+                box = None if annotated is None else landmark_box(annotated)
+            else:
+                if k not in found and anchor is None:  # lost track: detect now rather than wait
+                    with timer.step("detect"):
+                        found[k] = detector.detect(frame)
+                    runs += 1
+                if k in found:
+                    pick = pick_face(found[k], frame.shape)
+                    several += pick.several
+                    anchor = None if pick.detection is None else (np.asarray(pick.detection.box), None)
+                    shift = np.zeros(2)
+                if anchor is not None:
+                    box = tuple(anchor[0] + np.tile(shift, 2))
+            points = None
+            if box is not None:
+                if landmarker is None:
+                    points = annotated
+                else:
+                    with timer.step("landmarks"):
+                        points = landmarker.predict(frame, box)
+            if detector is not None and anchor is not None:
+                if points is None:
+                    anchor = None
+                elif anchor[1] is None:
+                    anchor = (anchor[0], points.mean(axis=0))
+                else:
+                    shift = points.mean(axis=0) - anchor[1]
+            indices.append(index)
+            landmarks.append(missing if points is None else np.asarray(points, dtype=np.float32))
+    return _Track(np.asarray(indices, dtype=np.int64), np.stack(landmarks), frame_shape, several, runs)
+
+
+def _choose_split(
+    source: Path, with_face: np.ndarray, wanted: dict[str, int]
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Test = the last frames with a face, train = those just before: no neighbouring frames across splits."""
+    n_train, n_test = int(wanted["train"]), int(wanted["test"])
+    total = len(with_face)
+    if total < 2:
+        raise PrepareError(f"{source}: only {total} frame with a face; a train and a test split need 2")
+    info: dict[str, Any] = {"requested": {"train": n_train, "test": n_test}, "shrunk": False}
+    if total < n_train + n_test:
+        n_test = max(1, min(total - 1, round(total * n_test / (n_train + n_test))))
+        n_train = total - n_test
+        info["shrunk"] = True
+        info["note"] = (
+            f"only {total} frames with a face for {wanted['train']}+{wanted['test']} requested: "
+            f"both splits shrunk proportionally to {n_train}+{n_test}"
+        )
+    splits = {
+        "train": with_face[total - n_test - n_train : total - n_test],
+        "test": with_face[total - n_test :],
+    }
+    info.update({name: len(ordinals) for name, ordinals in splits.items()})
+    return splits, info
+
+
+def _cut_splits(
+    source: Path,
+    splits: dict[str, np.ndarray],
+    boxes: np.ndarray,
+    track: _Track,
+    settings: dict[str, Any],
+    groundtruth: dict[str, Path],
+    timer: StepTimer,
+    progress: bool,
+) -> dict[str, PreparedSplit]:
+    """Pass 2: decode again and cut the kept frames (and their ground truth) with the smoothed boxes."""
+    size = settings["size"]
+    split_of = {int(o): name for name, ordinals in splits.items() for o in ordinals}
+    kept = sorted(split_of)
+    rows: dict[str, dict[str, list[np.ndarray]]] = {
+        name: {"frames": [], "landmarks": [], "masks": [], **{f"gt_{o}": [] for o in groundtruth}}
+        for name in splits
+    }
+    gt_frames = {
+        other: timer.iterate("decode", _frames_at(path, track.index[kept], track.frame_shape))
+        for other, path in groundtruth.items()
+    }
+    frames = timer.iterate("decode", islice(iter_frames(source, settings["fps"]), kept[-1] + 1))
+    bar = tqdm(
+        frames, desc=f"{source.stem}: crop", unit="frame", disable=not progress or not sys.stderr.isatty()
+    )
+    for ordinal, (index, frame) in enumerate(bar):
+        if ordinal not in split_of:
+            continue
+        if index != track.index[ordinal]:
+            raise PrepareError(
+                f"{source}: decoding is not repeatable (frame {index} where {track.index[ordinal]} was)"
+            )
+        row = rows[split_of[ordinal]]
+        box = tuple(boxes[ordinal])
+        with timer.step("crop"):
+            crop, affine = crop_and_resize(frame, box, size)
+            points = apply_affine(track.landmarks[ordinal], affine)
+        for other, gt in gt_frames.items():
+            gt_frame = next(gt)
+            with timer.step("crop"):
+                row[f"gt_{other}"].append(crop_and_resize(gt_frame, box, size)[0])
+        with timer.step("mask"):
+            row["masks"].append(face_mask(points, size))
+        row["frames"].append(crop)
+        row["landmarks"].append(points)
+    return {
+        name: PreparedSplit(
+            frames=np.stack(rows[name]["frames"]),
+            landmarks=np.stack(rows[name]["landmarks"]),
+            masks=np.stack(rows[name]["masks"]),
+            index=track.index[splits[name]],
+            gt={other: np.stack(rows[name][f"gt_{other}"]) for other in groundtruth},
+        )
+        for name in splits
+    }
+
+
+def _frames_at(path: Path, indices: Sequence[int], shape: tuple[int, ...]) -> Iterator[np.ndarray]:
+    """Yield the frames of a ground-truth video at increasing source ``indices``."""
+    wanted = iter(indices)
+    target = next(wanted, None)
+    for index, frame in enumerate(read_frames(path)):
+        if target is None:
+            return
+        if index == target:
+            if frame.shape != shape:
+                raise PrepareError(f"{path}: ground-truth frames are {frame.shape}, the source's {shape}")
+            yield frame
+            target = next(wanted, None)
+    if target is not None:
+        raise PrepareError(f"{path}: ground-truth video ends before frame {target}")
+
+
+def _chunks(iterable: Iterator[Any] | tqdm, size: int) -> Iterator[list[Any]]:
+    iterator = iter(iterable)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _report(
+    source: Path,
+    item: str,
+    settings: dict[str, Any],
+    track: _Track,
+    valid: np.ndarray,
+    split_info: dict[str, Any],
+    groundtruth: dict[str, Path],
+) -> dict[str, Any]:
+    n_split = split_info["train"] + split_info["test"]
+    return {
+        "item": item,
+        "source": str(source),
+        "settings": settings,
+        "frame_size": list(track.frame_shape[:2]),
+        "frames_decoded": len(valid),
+        "faces_found": int(valid.sum()),
+        "frames_dropped": {"no_face": int((~valid).sum()), "outside_split": int(valid.sum()) - n_split},
+        "several_faces_kept_one": track.several,
+        "detector_runs": track.detector_runs,
+        "split": split_info,
+        "groundtruth": {other: str(path) for other, path in sorted(groundtruth.items())},
+    }

@@ -1,0 +1,142 @@
+"""A self-contained HTML report: tables inline, figures and videos linked by relative paths.
+
+Relative links keep the page working when the results folder is copied or served elsewhere;
+inline CSS and no scripts mean it opens from the file system in any browser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from html import escape
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pandas as pd
+
+from faceoff.evaluate.run import METRICS
+from faceoff.evaluate.table import summary_table
+from faceoff.io.atomic import write_text
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0 1.5em}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right}th{background:#f3f3f3}
+td:first-child,th:first-child{text-align:left}
+img,video{max-width:100%;border:1px solid #ddd}figure{margin:1em 0}.missing{color:#b00}
+details{border:1px solid #ddd;border-radius:4px;padding:.5em 1em;margin:.5em 0}summary{font-weight:600}
+.media{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
+"""
+
+
+def _anchor(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "section"
+
+
+def _link(path: str | os.PathLike[str], base: Path) -> str:
+    return quote(Path(os.path.relpath(Path(path).resolve(), base.resolve())).as_posix())
+
+
+def _missing(path: str | os.PathLike[str]) -> str:
+    return f'<p class="missing">missing: {escape(str(path))}</p>'
+
+
+def _frame_html(df: pd.DataFrame) -> str:
+    return df.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–", border=0, escape=True)
+
+
+def _table_html(table: pd.DataFrame | str | os.PathLike[str]) -> str:
+    """The family table and its per-variant summary; a .md/.tex path is read from its sibling .csv."""
+    if isinstance(table, pd.DataFrame):
+        df = table
+    else:
+        path = Path(table)
+        csv = path.with_suffix(".csv")
+        if csv.is_file():
+            df = pd.read_csv(csv)
+        elif path.is_file():
+            return f"<pre>{escape(path.read_text())}</pre>"
+        else:
+            return _missing(path)
+    parts = ["<h3>Results</h3>", _frame_html(df)]
+    if {"variant", "pair"} <= set(df.columns):
+        parts += ["<h3>Mean over pairs per variant</h3>", _frame_html(summary_table(df))]
+    glossary = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in METRICS.items() if k in df)
+    if glossary:
+        parts.append(f"<details><summary>What the columns measure</summary><dl>{glossary}</dl></details>")
+    return "\n".join(parts)
+
+
+def _image(path: str | os.PathLike[str], base: Path, caption: str) -> str:
+    if not Path(path).is_file():
+        return _missing(path)
+    return (
+        f'<figure><img src="{_link(path, base)}" alt="{escape(caption)}">'
+        f"<figcaption>{escape(caption)}</figcaption></figure>"
+    )
+
+
+def _video(path: str | os.PathLike[str], base: Path) -> str:
+    if not Path(path).is_file():
+        return _missing(path)
+    return (
+        f'<figure><video controls loop muted preload="metadata" src="{_link(path, base)}"></video></figure>'
+    )
+
+
+def _params_html(params: Mapping[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><td>{escape(str(k))}</td><td>{escape(json.dumps(v, default=str))}</td></tr>"
+        for k, v in sorted(params.items())
+    )
+    return f"<table><tr><th>parameter</th><th>value</th></tr>{rows}</table>"
+
+
+def _run_html(run: Mapping[str, Any], base: Path) -> str:
+    media = []
+    if run.get("video"):
+        media.append(_video(run["video"], base))
+    if run.get("samples"):
+        media.append(_image(run["samples"], base, "input | output | ground truth"))
+    parts = [
+        f"<details open><summary>{escape(str(run['id']))}</summary>",
+        f'<div class="media">{"".join(media)}</div>',
+    ]
+    if run.get("params"):
+        parts.append(_params_html(run["params"]))
+    parts.append("</details>")
+    return "\n".join(parts)
+
+
+def write_report(out_html: str | os.PathLike[str], title: str, sections: Sequence[Mapping[str, Any]]) -> None:
+    """Write the report, one section per family.
+
+    Each section is a mapping with ``family`` and optionally ``table`` (DataFrame or path of the
+    CSV/Markdown/LaTeX table), ``figures`` (image paths) and ``runs``: mappings with ``id`` and
+    optionally ``video``, ``samples`` (paths) and ``params`` (the run's settings). Files that do
+    not exist are named in the page instead of leaving broken links.
+    """
+    out_html = Path(out_html)
+    base = out_html.parent
+    toc = "".join(f'<li><a href="#{_anchor(s["family"])}">{escape(s["family"])}</a></li>' for s in sections)
+    body = [f"<h1>{escape(title)}</h1>", f"<ul>{toc}</ul>"]
+    for section in sections:
+        family = section["family"]
+        body.append(f'<section id="{_anchor(family)}"><h2>{escape(family)}</h2>')
+        if section.get("table") is not None:
+            body.append(_table_html(section["table"]))
+        if section.get("figures"):
+            body.append("<h3>Figures</h3>")
+            body += [_image(p, base, Path(p).stem) for p in section["figures"]]
+        if section.get("runs"):
+            body.append("<h3>Runs</h3>")
+            body += [_run_html(run, base) for run in section["runs"]]
+        body.append("</section>")
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{_CSS}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+    write_text(out_html, page)

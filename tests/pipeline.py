@@ -1,0 +1,74 @@
+"""Helpers for the end-to-end tests: a disposable copy of the workflow and command runners."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from faceoff.config import load_params
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+WORKFLOW_FILES = (
+    "Snakefile",
+    "dvc.yaml",
+    "params.yaml",
+    "config",
+    "workflow",
+    "envs",
+    "src",
+    "slurm",
+    ".dvcignore",
+)
+
+
+def copy_workflow(dst: Path, params_override: str | None = None) -> Path:
+    """Copy what the DAG needs into ``dst``; with an override, bake it into params.yaml (for DVC)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(src, dst / name)
+    if params_override:
+        merged = load_params([REPO / "params.yaml", REPO / params_override])
+        (dst / "params.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
+    return dst
+
+
+def env() -> dict[str, str]:
+    """The test interpreter's bin first on PATH, one torch thread per job, no colour codes."""
+    out = dict(os.environ)
+    out["PATH"] = f"{BIN}{os.pathsep}{out.get('PATH', '')}"
+    out.update(OMP_NUM_THREADS="1", MPLBACKEND="Agg", NO_COLOR="1", DVC_NO_ANALYTICS="1")
+    return out
+
+
+def run(cmd: list[str], cwd: Path, timeout: int = 1200) -> subprocess.CompletedProcess[str]:
+    """Run a command; on failure show its output (and any rule logs) in the assertion."""
+    proc = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        logs = "\n".join(
+            f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted(cwd.glob("results/*/logs/**/*.log"))
+        )
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}\n{logs}"
+        )
+    return proc
+
+
+def files_under(paths: list[Path]) -> set[str]:
+    """Every file at or below the given paths, relative to their common root."""
+    out: set[str] = set()
+    for path in paths:
+        if path.is_dir():
+            out |= {str(p) for p in path.rglob("*") if p.is_file()}
+        elif path.exists():
+            out.add(str(path))
+    return out

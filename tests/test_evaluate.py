@@ -1,0 +1,251 @@
+"""Evaluation metrics on known inputs, dlib identity on a real photo, evaluate_pair end to end, tables."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from skimage import data as skdata
+
+from faceoff.datasets.prepared import PreparedSplit, load_split, save_split
+from faceoff.evaluate import build_table, copy_input, evaluate_pair, summary_table, write_table
+from faceoff.evaluate import metrics as m
+from faceoff.evaluate.run import translate_all
+from faceoff.faces.identity import DlibFaceEmbedder
+from faceoff.faces.landmarks import LandmarkFinder
+from faceoff.io.atomic import read_json
+from faceoff.io.video import read_frames
+
+SIZE, CROP, N = 96, 88, 6
+
+
+class Dlib:
+    """The real evaluation networks: dlib's detector + 68-point predictor and its descriptor."""
+
+    def __init__(self) -> None:
+        self.landmarks = LandmarkFinder()
+        self.embedder = DlibFaceEmbedder()
+        self.embed = self.embedder.embed
+
+
+@pytest.fixture(scope="module")
+def nets() -> Dlib:
+    return Dlib()
+
+
+def _ramp(n: int, size: int = 32) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size]
+    return np.stack([np.stack([(xx * 7 + i * 20) % 256, yy * 5, xx + yy], -1) for i in range(n)]).astype(
+        np.uint8
+    )
+
+
+# --- image metrics ---------------------------------------------------------------------------
+
+
+def test_identical_images() -> None:
+    x = _ramp(3)
+    assert np.all(m.l1(x, x) == 0)
+    assert np.allclose(m.ssim(x, x), 1.0, atol=1e-6)
+    assert np.all(m.psnr(x, x) == pytest.approx(m.PSNR_CAP))  # capped, never inf
+
+
+def test_known_shift_gives_analytic_values() -> None:
+    x = _ramp(4)
+    y = (x.astype(int) + 51).clip(0, 255).astype(np.uint8)
+    expected = np.abs(y.astype(float) - x).mean(axis=(1, 2, 3)) / 255
+    assert np.allclose(m.l1(x, y), expected)
+    flat = np.full((2, 16, 16, 3), 100, np.uint8)
+    assert np.allclose(m.l1(flat, flat + 51), 0.2)
+    assert np.allclose(m.psnr(flat, flat + 51), -10 * math.log10(0.2**2))
+    assert np.all(m.ssim(x, 255 - x) < 0.5)
+
+
+def test_metrics_reject_mismatched_batches() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        m.l1(_ramp(2), _ramp(3))
+
+
+def test_flicker() -> None:
+    moving = _ramp(5)
+    static = np.repeat(moving[:1], 5, axis=0)
+    assert m.flicker(moving, moving) == pytest.approx(1.0)
+    assert m.flicker(static, moving) == 0.0
+    assert m.flicker(static, static) == 1.0
+    assert m.flicker(moving, static) == math.inf
+    doubled = moving.copy()
+    doubled[1::2] = (moving[1::2].astype(int) + 40).clip(0, 255)
+    assert m.flicker(doubled, moving) > 1.0
+
+
+def test_collapse() -> None:
+    inputs = _ramp(6)
+    assert m.collapse(np.repeat(inputs[:1], 6, axis=0), inputs) == 0.0
+    assert m.collapse(inputs, inputs) == pytest.approx(1.0)
+    assert m.collapse(255 - inputs, inputs) == pytest.approx(1.0)
+    assert math.isnan(m.collapse(inputs[:1], inputs[:1]))
+
+
+def test_landmark_nme() -> None:
+    ref = np.zeros((3, 68, 2), np.float32)
+    ref[:, :, 0] = np.arange(68)
+    ref[:, m.LEFT_EYE_OUTER] = (10, 20)
+    ref[:, m.RIGHT_EYE_OUTER] = (50, 20)  # inter-ocular distance 40
+    nme = m.landmark_nme([ref[0], ref[1] + (3, 4), None], ref)
+    assert nme[0] == 0 and nme[1] == pytest.approx(5 / 40) and math.isnan(nme[2])
+
+
+def test_translate_all_batches_and_checks_outputs() -> None:
+    frames = _ramp(40)
+    calls = []
+    out = translate_all(lambda d, f, _m: calls.append(len(f)) or 255 - f, "AB", frames, None)
+    assert np.array_equal(out, 255 - frames) and calls == [16, 16, 8]
+    with pytest.raises(ValueError, match="float64"):
+        translate_all(lambda d, f, _m: f / 255.0, "AB", frames, None)
+
+
+# --- identity with dlib's descriptor network -----------------------------------------------
+
+
+def test_identity_similarity_real_photo(nets: Dlib) -> None:
+    photo = skdata.astronaut()
+    shifted = np.roll(photo, (6, 9), axis=(0, 1))
+    other = skdata.coffee()
+    descriptors = nets.embed(np.stack([photo, shifted]))
+    assert np.isfinite(descriptors).all()
+    ref = m.reference_descriptor(descriptors[:1])
+    same = m.cosine_to_reference(descriptors[1:], ref)[0]
+    # No face in the coffee photo: the embedder describes the whole image as if it were one.
+    different = m.cosine_to_reference(nets.embed(other[None]), ref)[0]
+    assert same > 0.99 and different < 0.9
+    assert math.isnan(m.cosine_to_reference(np.full((1, 128), np.nan), ref)[0])
+    assert np.allclose(
+        m.reference_descriptor(np.vstack([descriptors, np.full((1, 128), np.nan)])), descriptors.mean(0)
+    )
+
+
+# --- evaluate_pair end to end ----------------------------------------------------------------
+
+
+class ChannelSwap(torch.nn.Module):
+    """A fixed 1x1 convolution that reverses RGB: the exact translation between the test persons."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 1, bias=False)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.eye(3).flip(0).view(3, 3, 1, 1))
+
+    @torch.no_grad()
+    def translate(self, direction: str, frames: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
+        y = self.conv(x).clamp(0, 1).mul(255).round().byte()
+        return y.permute(0, 2, 3, 1).numpy()
+
+
+def _person(flip: bool, step: int) -> np.ndarray:
+    """A short 'video' of the astronaut's face, drifting by ``step`` px per frame."""
+    photo = skdata.astronaut()
+    frames = []
+    for i in range(N):
+        cx, cy = 220 + step * i, 121 + i
+        crop = photo[cy - 75 : cy + 75, cx - 75 : cx + 75]
+        frame = np.asarray(Image.fromarray(crop).resize((SIZE, SIZE), Image.BICUBIC))
+        frames.append(frame[:, ::-1, ::-1] if flip else frame)
+    return np.ascontiguousarray(np.stack(frames))
+
+
+def _split(nets: Dlib, frames: np.ndarray, other: str) -> PreparedSplit:
+    landmarks = [nets.landmarks(f) for f in frames]
+    assert all(p is not None for p in landmarks), "dlib must find the test face in every frame"
+    return PreparedSplit(
+        frames=frames,
+        landmarks=np.stack(landmarks),
+        masks=np.ones(frames.shape[:3], np.uint8),
+        index=np.arange(len(frames)),
+        gt={other: np.ascontiguousarray(frames[..., ::-1])},
+    )
+
+
+@pytest.fixture(scope="module")
+def evaluated(nets: Dlib, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("evaluate")
+    save_split(root / "prepared" / "P", "test", _split(nets, _person(False, 2), "Q"))
+    save_split(root / "prepared" / "Q", "test", _split(nets, _person(True, -1), "P"))
+    test_p, test_q = load_split(root / "prepared" / "P", "test"), load_split(root / "prepared" / "Q", "test")
+    outs = {"P2Q-swap": root / "swap", "P2Q-copy": root / "copy"}
+    for translate, out in ((ChannelSwap().translate, outs["P2Q-swap"]), (copy_input, outs["P2Q-copy"])):
+        evaluate_pair(
+            translate,
+            test_p,
+            test_q,
+            out_dir=out,
+            embed=nets.embed,
+            landmarks=nets.landmarks,
+            names=("P", "Q"),
+            crop_size=CROP,
+            max_frames=5,
+            video_frames=4,
+            fps=10,
+        )
+    return outs | {"root": root}
+
+
+def test_metrics_json(evaluated: dict[str, Path]) -> None:
+    swap = read_json(evaluated["P2Q-swap"] / "metrics.json")
+    keys = {"l1_gt", "psnr_gt", "ssim_gt", "ssim_input", "cycle_l1", "identity_sim", "landmark_nme"}
+    keys |= {"face_found", "flicker", "collapse"}
+    for scope in (swap, swap["A2B"], swap["B2A"]):
+        assert keys <= scope.keys()
+    assert swap["n_frames"] == 10 and swap["A2B"]["n_frames"] == 5
+    assert swap["names"] == {"A": "P", "B": "Q"} and not swap["copy_input"]
+    assert swap["l1_gt"] == 0 and swap["cycle_l1"] == 0 and swap["psnr_gt"] == m.PSNR_CAP
+    assert swap["face_found"] == 1.0 and swap["landmark_nme"] < 0.1
+    assert 0.5 < swap["collapse"] < 2 and 0.5 < swap["flicker"] < 2
+    assert swap["identity_sim"] == pytest.approx(
+        np.mean([swap["A2B"]["identity_sim"], swap["B2A"]["identity_sim"]])
+    )
+
+
+def test_copy_input_matches_direct_computation(evaluated: dict[str, Path]) -> None:
+    copy = read_json(evaluated["P2Q-copy"] / "metrics.json")
+    p = load_split(evaluated["root"] / "prepared" / "P", "test")
+    off = (SIZE - CROP) // 2
+    frames = np.asarray(p.frames[:5, off : off + CROP, off : off + CROP])
+    gt = np.asarray(p.gt["Q"][:5, off : off + CROP, off : off + CROP])
+    assert copy["copy_input"] and copy["A2B"]["l1_gt"] == pytest.approx(m.l1(frames, gt).mean())
+    assert copy["cycle_l1"] == 0 and copy["flicker"] == 1 and copy["collapse"] == 1
+    assert copy["ssim_input"] == pytest.approx(1.0)
+    assert copy["identity_sim_source"] == pytest.approx(1.0, abs=0.02)
+
+
+def test_video_and_samples(evaluated: dict[str, Path]) -> None:
+    frames = list(read_frames(evaluated["P2Q-swap"] / "faceoff.mp4"))
+    assert len(frames) == 4 and frames[0].shape == (CROP, 3 * CROP, 3)
+    with Image.open(evaluated["P2Q-swap"] / "samples.png") as image:
+        image.verify()
+
+
+def test_tables(evaluated: dict[str, Path], tmp_path: Path) -> None:
+    files = {run: evaluated[run] / "metrics.json" for run in ("P2Q-swap", "P2Q-copy")}
+    info = {"steps": 10, "diverged": False, "device": "cpu", "final_losses": {"D": 0.1}}
+    extra = {"P2Q-swap": {"pair": "P2Q", "variant": "swap", "seed": 0, **info}}
+    df = build_table(files, extra)
+    assert list(df.columns[:4]) == ["run", "pair", "variant", "seed"] and "device" not in df
+    assert df["steps"].tolist()[0] == 10 and df["diverged"].tolist()[0] is False
+    assert list(df["variant"]) == ["swap", "copy input"]
+    paths = [tmp_path / f"faceoff.{ext}" for ext in ("csv", "md", "tex")]
+    write_table(df, *paths)
+    assert pd.read_csv(paths[0])["variant"].tolist() == ["swap", "copy input"]
+    assert "copy input" in paths[1].read_text() and "| run" in paths[1].read_text()
+    tex = paths[2].read_text()
+    assert tex.startswith("\\begin{tabular}") and "copy input" in tex and "l1\\_gt" in tex
+    summary = summary_table(df)
+    assert summary["variant"].tolist() == ["swap", "copy input"] and summary["runs"].tolist() == [1, 1]
+    with pytest.raises(FileNotFoundError, match="missing-run"):
+        build_table({"missing-run": tmp_path / "nope.json"})

@@ -1,0 +1,218 @@
+"""Person-video preparation end to end on a short video cut from a real photo, and its failure modes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+from faceoff.datasets.person_videos import SourceError, find_person_sources, iter_frames
+from faceoff.datasets.prepared import load_split
+from faceoff.faces.detect import make_detector, pick_face
+from faceoff.faces.landmarks import make_landmarker
+from faceoff.io.video import write_video
+from faceoff.prepare import PrepareError, prepare_person
+
+N_FRAMES = 36
+SIZE = 256
+
+
+def _offsets(n: int) -> np.ndarray:
+    """A slow sway plus per-frame jitter, like a hand-held talking-head shot."""
+    rng = np.random.default_rng(0)
+    t = np.arange(n)
+    return np.stack([100 + 20 * np.sin(t / 6), 10 + 0 * t], axis=1).round().astype(int) + rng.integers(
+        -3, 4, (n, 2)
+    )
+
+
+def _astronaut_frames(n: int) -> list[np.ndarray]:
+    image = data.astronaut()
+    return [image[dy : dy + SIZE, dx : dx + SIZE] for dx, dy in _offsets(n)]
+
+
+def _settings(**overrides: object) -> dict:
+    base = {
+        "fps": None,
+        "size": 96,
+        "margin": 0.4,
+        "detector": "mtcnn",
+        "landmarks": "dlib",
+        "smooth": 5,
+        "detect_every": 3,
+        "split": {"train": 20, "test": 8},
+    }
+    return {**base, **overrides}
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``A.mp4``, its annotations, and a ground-truth rendering (colour-inverted frames)."""
+    folder = tmp_path_factory.mktemp("persons")
+    frames = _astronaut_frames(N_FRAMES)
+    write_video(folder / "A.mp4", frames, fps=25)
+    write_video(folder / "groundtruth" / "A_as_B.mp4", [255 - f for f in frames], fps=25)
+    image = data.astronaut()
+    box = pick_face(make_detector("dlib").detect(image), image.shape).detection.box
+    landmarks = make_landmarker("dlib").predict(image, box)
+    np.save(folder / "A.landmarks.npy", np.stack([landmarks - off for off in _offsets(N_FRAMES)]))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def prepared(sources: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("prepared") / "A"
+    gt = {"B": sources / "groundtruth" / "A_as_B.mp4"}
+    return out, prepare_person(sources / "A.mp4", "A", out, _settings(), groundtruth=gt, progress=False)
+
+
+def test_prepare_end_to_end(prepared: tuple[Path, dict]) -> None:
+    out, report = prepared
+    assert sorted(p.name for p in out.iterdir()) == ["report.json", "test", "train"]
+    assert json.loads((out / "report.json").read_text()) == report
+    assert report["frames_decoded"] == report["faces_found"] == N_FRAMES
+    assert report["frames_dropped"] == {"no_face": 0, "outside_split": N_FRAMES - 28}
+    assert report["detector_runs"] == N_FRAMES // 3  # tracked in between
+    assert report["split"]["train"] == 20 and report["split"]["test"] == 8 and not report["split"]["shrunk"]
+    assert {"decode", "detect", "landmarks", "crop", "mask", "write", "total"} <= set(report["timing_s"])
+
+    train, test = load_split(out, "train"), load_split(out, "test")
+    assert (len(train), len(test)) == (20, 8)
+    np.testing.assert_array_equal(test.index, np.arange(N_FRAMES - 8, N_FRAMES))  # the last frames
+    np.testing.assert_array_equal(train.index, np.arange(N_FRAMES - 28, N_FRAMES - 8))  # just before
+    for split in (train, test):
+        assert split.frames.shape == (len(split), 96, 96, 3) and split.frames.dtype == np.uint8
+        assert split.landmarks.shape == (len(split), 68, 2) and split.landmarks.dtype == np.float32
+        assert split.masks.shape == (len(split), 96, 96) and split.masks.dtype == np.uint8
+        assert (split.landmarks > 5).all() and (split.landmarks < 91).all()
+        assert (split.masks.reshape(len(split), -1).mean(axis=1) > 0.15).all()
+        # The ground truth is cut with the same boxes: inverted colours of the same crop.
+        diff = np.abs(split.gt["B"].astype(int) - (255 - split.frames.astype(int)))
+        assert diff.mean() < 8
+
+
+def test_prepared_crops_hold_the_face_steady(prepared: tuple[Path, dict]) -> None:
+    """The face sways 20 px and jitters 3 px in the frame; in the crops it stays put."""
+    train = load_split(prepared[0], "train")
+    centres = train.landmarks.mean(axis=1)
+    assert np.abs(centres - 48).max() < 8
+    frame_offsets = _offsets(N_FRAMES)[train.index]
+    assert np.diff(centres, axis=0).std() < np.diff(frame_offsets, axis=0).std() / 2
+
+
+def test_annotations_frames_folder_and_fps(sources: Path, tmp_path: Path) -> None:
+    """A frames folder with annotations needs no model; fps resampling keeps source indices."""
+    folder = tmp_path / "A"
+    folder.mkdir()
+    for index, frame in enumerate(_astronaut_frames(12)):
+        Image.fromarray(frame).save(folder / f"frame_{index}.png")
+    (tmp_path / "A.landmarks.npy").write_bytes((sources / "A.landmarks.npy").read_bytes())
+    settings = _settings(detector="annotations", landmarks="annotations", split={"train": 15, "test": 5})
+    report = prepare_person(folder, "A", tmp_path / "out", settings, progress=False)
+    assert report["split"]["shrunk"] and "shrunk" in report["split"]["note"]
+    assert report["split"]["train"] + report["split"]["test"] == 12 and report["split"]["test"] == 3
+    test = load_split(tmp_path / "out", "test")
+    np.testing.assert_array_equal(test.index, [9, 10, 11])  # frame_10 sorts after frame_9
+    expected = np.load(sources / "A.landmarks.npy")[9:12]
+    got = test.landmarks - test.landmarks.mean(axis=1, keepdims=True)
+    want = expected - expected.mean(axis=1, keepdims=True)
+    scale = (got * want).sum() / (want * want).sum()  # annotations carried over up to the crop's scale
+    np.testing.assert_allclose(got, scale * want, atol=0.5)
+
+    half = [index for index, _ in iter_frames(sources / "A.mp4", fps=12.5)]
+    assert half == list(range(0, N_FRAMES, 2))
+    report = prepare_person(
+        sources / "A.mp4", "A", tmp_path / "half", {**settings, "fps": 12.5}, progress=False
+    )
+    assert report["frames_decoded"] == N_FRAMES // 2
+    assert load_split(tmp_path / "half", "test").index[-1] == N_FRAMES - 2
+
+
+def test_find_person_sources(tmp_path: Path) -> None:
+    (tmp_path / "A.MKV").write_bytes(b"x")
+    (tmp_path / "A.landmarks.npy").write_bytes(b"x")
+    (tmp_path / "B").mkdir()
+    (tmp_path / "C.avi").write_bytes(b"x")
+    (tmp_path / "C").mkdir()
+    assert find_person_sources(tmp_path, ["A", "B"]) == {"A": tmp_path / "A.MKV", "B": tmp_path / "B"}
+    with pytest.raises(SourceError, match=rf"'D'.*{tmp_path}"):
+        find_person_sources(tmp_path, ["A", "D"])
+    with pytest.raises(SourceError, match="several sources"):
+        find_person_sources(tmp_path, ["C"])
+    with pytest.raises(SourceError, match="not found"):
+        find_person_sources(tmp_path / "nowhere", ["A"])
+
+
+def _file(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
+
+
+def _no_face_video(path: Path) -> Path:
+    coffee = data.coffee()[:128, :128]
+    write_video(path, [np.roll(coffee, k, axis=1) for k in range(6)], fps=25)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: d / "missing.mp4", "not found"),
+        (lambda d: _file(d / "empty.mp4", b""), "empty"),
+        (
+            lambda d: _file(d / "garbage.mp4", b"\x00junk" * 500),
+            "not a readable video",
+        ),
+        (lambda d: _no_face_video(d / "coffee.mp4"), "no face found"),
+        (lambda d: (d / "frames").mkdir() or d / "frames", "holds no"),
+    ],
+    ids=["missing", "zero-byte", "garbage", "no-face", "empty-folder"],
+)
+def test_bad_inputs_fail_clearly_and_leave_nothing(tmp_path: Path, make, message: str) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    source = make(inputs)
+    out = tmp_path / "out" / "A"
+    with pytest.raises(PrepareError, match=message) as info:
+        prepare_person(source, "A", out, _settings(detector="mtcnn"), progress=False)
+    assert str(source) in str(info.value)
+    assert not out.exists()
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_missing_annotations_and_settings(sources: Path, tmp_path: Path) -> None:
+    with pytest.raises(PrepareError, match=r"B\.landmarks\.npy"):
+        prepare_person(
+            sources / "A.mp4", "B", tmp_path / "B", _settings(detector="annotations"), progress=False
+        )
+    with pytest.raises(PrepareError, match="'size'"):
+        prepare_person(
+            sources / "A.mp4", "A", tmp_path / "A", {"split": {"train": 1, "test": 1}}, progress=False
+        )
+    assert not any(tmp_path.iterdir())
+
+
+def test_several_faces_are_reported(tmp_path: Path) -> None:
+    """dlib's HOG also fires on the astronaut's suit: the face is kept and the frames counted."""
+    image = data.astronaut()
+    write_video(tmp_path / "A.mp4", [np.roll(image, k, axis=1) for k in range(3)], fps=25)
+    settings = _settings(detector="dlib", detect_every=1, split={"train": 2, "test": 1})
+    report = prepare_person(tmp_path / "A.mp4", "A", tmp_path / "out", settings, progress=False)
+    assert report["several_faces_kept_one"] == 3 and report["faces_found"] == 3
+    centres = load_split(tmp_path / "out", "train").landmarks.mean(axis=1)
+    assert np.abs(centres - 48).max() < 8  # the crop is on the face, not the suit
+
+
+def test_short_groundtruth_fails_clearly(sources: Path, tmp_path: Path) -> None:
+    short = tmp_path / "A_as_C.mp4"
+    write_video(short, _astronaut_frames(10), fps=25)
+    settings = _settings(detector="annotations", landmarks="annotations")
+    with pytest.raises(PrepareError, match=rf"{short}.*ends before frame"):
+        prepare_person(
+            sources / "A.mp4", "A", tmp_path / "A", settings, groundtruth={"C": short}, progress=False
+        )
+    assert not (tmp_path / "A").exists()

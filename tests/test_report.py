@@ -1,0 +1,70 @@
+"""The HTML report links existing files relatively and embeds tables and parameters."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import unquote
+
+import numpy as np
+
+from faceoff.evaluate import build_table, write_table
+from faceoff.io.atomic import write_json
+from faceoff.plots import sample_grid, side_by_side_video
+from faceoff.report import write_report
+
+
+def _metrics(l1: float, copy: bool) -> dict:
+    return {
+        "names": {"A": "A", "B": "B"},
+        "copy_input": copy,
+        "l1_gt": l1,
+        "identity_sim": 0.9,
+        "n_frames": 8,
+    }
+
+
+def test_report_links_existing_files(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    frames = np.stack([np.full((32, 32, 3), 40 * i, np.uint8) for i in range(4)])
+    run_dir, copy_dir = (
+        root / "evaluate" / "faceoff" / "A2B-base s0",
+        root / "evaluate" / "faceoff" / "A2B-copy",
+    )
+    write_json(run_dir / "metrics.json", _metrics(0.05, False))
+    write_json(copy_dir / "metrics.json", _metrics(0.2, True))
+    side_by_side_video(run_dir / "faceoff.mp4", [frames, frames], fps=5)
+    sample_grid([[frames[0], frames[1]]], ["input", "output"], run_dir / "samples.png")
+    sample_grid([[frames[2]]], ["x"], root / "figures" / "faceoff" / "losses.png")
+    df = build_table({"A2B-base s0": run_dir / "metrics.json", "A2B-copy": copy_dir / "metrics.json"})
+    tables = [root / "tables" / f"faceoff.{ext}" for ext in ("csv", "md", "tex")]
+    write_table(df, *tables)
+
+    out = root / "report.html"
+    sections = [
+        {
+            "family": "faceoff",
+            "table": tables[1],
+            "figures": [
+                root / "figures" / "faceoff" / "losses.png",
+                root / "figures" / "faceoff" / "gone.png",
+            ],
+            "runs": [
+                {
+                    "id": "A2B-base s0",
+                    "video": run_dir / "faceoff.mp4",
+                    "samples": run_dir / "samples.png",
+                    "params": {"lr": 0.0002, "n_layers_D": [3]},
+                }
+            ],
+        }
+    ]
+    write_report(out, title="faceoff <test>", sections=sections)
+    page = out.read_text()
+    assert page.startswith("<!DOCTYPE html>") and "faceoff &lt;test&gt;" in page
+    links = re.findall(r'src="([^"]+)"', page)
+    assert len(links) == 3 and all(not link.startswith("/") for link in links)
+    assert all((out.parent / unquote(link)).is_file() for link in links)
+    assert "<video" in page and "copy input" in page and "Mean over pairs per variant" in page
+    assert "n_layers_D" in page and "[3]" in page and "<dt>l1_gt</dt>" in page
+    assert "missing: " in page and "gone.png" in page
