@@ -77,7 +77,7 @@ def test_unknown_key_names_key_and_file(tmp_path: Path) -> None:
 
 def test_unknown_dataset_and_pair_are_reported(tmp_path: Path) -> None:
     bad = _override(tmp_path, {"families": {"faceoff": {"pairs": ["A2Z"]}}})
-    with pytest.raises(ConfigError, match=r"pair 'A2Z'"):
+    with pytest.raises(ConfigError, match=r"families.faceoff.pairs: pair 'A2Z'"):
         load_params([PARAMS, bad])
     bad = _override(tmp_path, {"families": {"faceoff": {"dataset": "nope"}}})
     with pytest.raises(ConfigError, match=r"families.faceoff.dataset: unknown dataset 'nope'"):
@@ -127,3 +127,8 @@ def test_layout_and_pair_names() -> None:
     assert split_pair("A2B") == ("A", "B")
     with pytest.raises(ConfigError):
         split_pair("A2B2C")
+    # FaceForensics++-style numeric ids may contain a 2: the dataset's items disambiguate.
+    assert split_pair("0712054", ["071", "054", "120"]) == ("071", "054")
+    assert split_pair("1202071", ["071", "054", "120"]) == ("120", "071")
+    with pytest.raises(ConfigError, match="0 readings"):
+        split_pair("0712999", ["071", "054"])

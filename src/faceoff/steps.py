@@ -186,7 +186,7 @@ def evaluate(args: argparse.Namespace, params: Params) -> None:
         dataset, crop = fam["dataset"], fam["train"]["crop_size"]
         out = Path(args.out or layout.copy_baseline(family, pair))
         translate = None
-    a, b = split_pair(pair)
+    a, b = split_pair(pair, params["datasets"][dataset]["items"])
     test_a, test_b = (load_split(layout.prepared(dataset, i), "test") for i in (a, b))
     settings = params["families"][family].get("evaluate", {})
     metrics = evaluate_pair(
@@ -250,8 +250,8 @@ def figure(args: argparse.Namespace, params: Params) -> None:
     loss_curves({r.id: layout.train(r.family, r.id) / "losses.csv" for r in runs}, losses)
     rows = []
     for pair in sorted({r.pair for r in runs}):
-        a, _ = split_pair(pair)
         pair_runs = [r for r in runs if r.pair == pair]
+        a = pair_runs[0].items[0]
         crop = pair_runs[0].settings["crop_size"]
         test_a = center_crop(load_split(layout.prepared(pair_runs[0].dataset, a), "test"), crop)
         picks = np.linspace(0, len(test_a) - 1, num=min(4, len(test_a))).astype(int)

@@ -96,7 +96,8 @@ def test_items(wildcards):
 
 def copy_items(wildcards):
     dataset = config["families"][wildcards.family]["dataset"]
-    return [prepared_dir(dataset, item) for item in split_pair(wildcards.pair)]
+    items = split_pair(wildcards.pair, config["datasets"][dataset]["items"])
+    return [prepared_dir(dataset, item) for item in items]
 
 
 def family_metrics(wildcards):

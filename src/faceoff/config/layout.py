@@ -1,13 +1,13 @@
 """Where every step writes: one place defines the output tree for Snakemake, DVC and the CLI.
 
-    <output_dir>/raw/<dataset>/                 synthetic raw data (when the dataset is synthetic)
-    <output_dir>/prepared/<dataset>/<item>/     prepared arrays + report.json
-    <output_dir>/train/<family>/<run>/          model.pt, losses.csv, train.json, samples.png
-    <output_dir>/evaluate/<family>/<run>/       metrics.json, faceoff.mp4, samples.png
-    <output_dir>/evaluate/<family>/<pair>-copy/ the "copy input" baseline
-    <output_dir>/tables/<family>.{csv,md,tex}   the family table
-    <output_dir>/figures/<family>/              loss curves, comparison grids
-    <output_dir>/report.html
+<output_dir>/raw/<dataset>/                 synthetic raw data (when the dataset is synthetic)
+<output_dir>/prepared/<dataset>/<item>/     prepared arrays + report.json
+<output_dir>/train/<family>/<run>/          model.pt, losses.csv, train.json, samples.png
+<output_dir>/evaluate/<family>/<run>/       metrics.json, faceoff.mp4, samples.png
+<output_dir>/evaluate/<family>/<pair>-copy/ the "copy input" baseline
+<output_dir>/tables/<family>.{csv,md,tex}   the family table
+<output_dir>/figures/<family>/              loss curves, comparison grids
+<output_dir>/report.html
 """
 
 from __future__ import annotations

@@ -107,7 +107,9 @@ def _has(data: Any, path: Sequence[str]) -> bool:
     return True
 
 
-def _check_references(params: Mapping[str, Any], layers: Sequence[tuple[Path, Mapping[str, Any]]]) -> list[str]:
+def _check_references(
+    params: Mapping[str, Any], layers: Sequence[tuple[Path, Mapping[str, Any]]]
+) -> list[str]:
     messages = []
     datasets = params.get("datasets", {}) or {}
     for name, family in (params.get("families", {}) or {}).items():
@@ -120,14 +122,15 @@ def _check_references(params: Mapping[str, Any], layers: Sequence[tuple[Path, Ma
                 f"(defined: {', '.join(sorted(datasets))})"
             )
             continue
-        items = set(dataset.get("items", []))
+        from faceoff.config.runs import split_pair
+
         for pair in family.get("pairs", []):
-            parts = pair.split("2")
-            if len(parts) != 2 or not set(parts) <= items:
+            try:
+                split_pair(pair, dataset.get("items", []))
+            except ConfigError as exc:
                 path = [*where, "pairs"]
                 messages.append(
-                    f"{_origin(path, layers)}: {'.'.join(path)}: pair {pair!r} must be <source>2<target> "
-                    f"with items of dataset {family['dataset']!r} ({', '.join(sorted(items))})"
+                    f"{_origin(path, layers)}: {'.'.join(path)}: {exc} of dataset {family['dataset']!r}"
                 )
         for variant in family.get("run", []):
             if variant not in family.get("variants", {}):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,9 +32,7 @@ class Run:
         """``family/id``: how the command line and the DAG name a run."""
         return f"{self.family}/{self.id}"
 
-    @property
-    def items(self) -> tuple[str, str]:
-        return split_pair(self.pair)
+    items: tuple[str, str]  # (source, target) items of the dataset
 
     @property
     def settings_hash(self) -> str:
@@ -43,12 +41,21 @@ class Run:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def split_pair(pair: str) -> tuple[str, str]:
-    """``"A2B"`` -> ``("A", "B")``."""
-    parts = pair.split("2")
-    if len(parts) != 2 or not all(parts):
-        raise ConfigError(f"pair {pair!r} must read <source>2<target>")
-    return parts[0], parts[1]
+def split_pair(pair: str, items: Iterable[str] | None = None) -> tuple[str, str]:
+    """``"A2B"`` -> ``("A", "B")``; with the dataset's items, ids may contain a 2 themselves.
+
+    ``"0712054"`` with items 071 and 054 splits at the one "2" that leaves two known items.
+    """
+    known = set(items) if items is not None else None
+    cuts = [(pair[:i], pair[i + 1 :]) for i, char in enumerate(pair) if char == "2" and 0 < i < len(pair) - 1]
+    if known is not None:
+        cuts = [(a, b) for a, b in cuts if a in known and b in known]
+    elif len(cuts) > 1:
+        cuts = []
+    if len(cuts) != 1:
+        hint = f" with items {', '.join(sorted(known))}" if known is not None else ""
+        raise ConfigError(f"pair {pair!r} must read <source>2<target>{hint} (found {len(cuts)} readings)")
+    return cuts[0]
 
 
 def resolve_runs(params: Mapping[str, Any], family: str | None = None) -> list[Run]:
@@ -60,8 +67,9 @@ def resolve_runs(params: Mapping[str, Any], family: str | None = None) -> list[R
         for pair in fam["pairs"]:
             for variant in fam["run"]:
                 settings = merge(fam["train"], fam["variants"].get(variant) or {})
+                items = split_pair(pair, params["datasets"][fam["dataset"]]["items"])
                 for seed in fam["seeds"]:
-                    runs.append(Run(name, pair, variant, int(seed), fam["dataset"], settings))
+                    runs.append(Run(name, pair, variant, int(seed), fam["dataset"], settings, items))
     return runs
 
 
@@ -80,7 +88,7 @@ def groundtruth_pairs(params: Mapping[str, Any], dataset: str) -> list[tuple[str
     for fam in params["families"].values():
         if fam["dataset"] == dataset:
             for pair in fam["pairs"]:
-                a, b = split_pair(pair)
+                a, b = split_pair(pair, params["datasets"][dataset]["items"])
                 pairs |= {(a, b), (b, a)}
     return sorted(pairs)
 
@@ -100,7 +108,9 @@ def missing_sources(params: Mapping[str, Any], root: str | Path = ".") -> list[s
                 f"(see README, 'Plugging in real datasets') or point datasets.{name}.source elsewhere."
             )
             continue
-        absent = [item for item in ds["items"] if not any(source.glob(f"{item}.*")) and not (source / item).is_dir()]
+        absent = [
+            item for item in ds["items"] if not any(source.glob(f"{item}.*")) and not (source / item).is_dir()
+        ]
         if absent:
             messages.append(
                 f"dataset {name!r} ({ds['kind']}): no video or frame folder for {', '.join(absent)} in {source}"
