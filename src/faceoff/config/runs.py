@@ -22,6 +22,7 @@ class Run:
     seed: int
     dataset: str
     settings: Mapping[str, Any] = field(compare=False, hash=False)
+    items: tuple[str, str]  # (source, target) items of the dataset
 
     @property
     def id(self) -> str:
@@ -31,8 +32,6 @@ class Run:
     def key(self) -> str:
         """``family/id``: how the command line and the DAG name a run."""
         return f"{self.family}/{self.id}"
-
-    items: tuple[str, str]  # (source, target) items of the dataset
 
     @property
     def settings_hash(self) -> str:
