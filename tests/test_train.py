@@ -1,0 +1,310 @@
+"""CycleGAN training mechanics on tiny nets: settings, data, variants, divergence, resume, translation."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from faceoff.datasets.prepared import PreparedSplit, load_split, save_split
+from faceoff.io.atomic import read_json
+from faceoff.train import SettingsError, TrainSettings, get_trainer
+from faceoff.train import cyclegan as cyclegan_module
+from faceoff.train.cyclegan import CycleGANTrainer, train_cyclegan
+from faceoff.train.data import sample_arrays, step_rng
+from faceoff.train.optim import lr_factor
+from faceoff.train.pool import ImagePool
+from faceoff.train.translator import Translator
+
+TINY = {
+    "ngf": 4,
+    "ndf": 4,
+    "crop_size": 32,
+    "steps": 6,
+    "steps_decay": 6,
+    "log_every": 3,
+    "checkpoint_every": 5,
+}
+
+
+def make_split(n: int = 6, size: int = 36, hue: int = 0, seed: int = 0) -> PreparedSplit:
+    """Structured frames: a coloured disc (the "face", also the mask) on a gradient background."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    frames, masks = [], []
+    for _ in range(n):
+        cy, cx = rng.integers(size // 3, 2 * size // 3, 2)
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 < (size // 4) ** 2
+        background = np.stack([xx * 255 // size, yy * 255 // size, np.full_like(xx, 60)], -1)
+        face = np.array([200, (hue + 80) % 256, hue], np.int64)
+        frames.append(np.where(disc[..., None], face, background))
+        masks.append(disc)
+    return PreparedSplit(
+        frames=np.asarray(frames, np.uint8),
+        landmarks=np.zeros((n, 68, 2), np.float32),
+        masks=np.asarray(masks, np.uint8),
+        index=np.arange(n),
+    )
+
+
+@pytest.fixture(scope="module")
+def pair() -> tuple[PreparedSplit, PreparedSplit]:
+    return make_split(hue=0, seed=1), make_split(hue=160, seed=2)
+
+
+def settings(**overrides: Any) -> TrainSettings:
+    return TrainSettings.from_dict({**TINY, **overrides})
+
+
+def optimizer_steps(optimizer: torch.optim.Optimizer) -> set[int]:
+    return {int(state["step"]) for state in optimizer.state.values()}
+
+
+# ---------------------------------------------------------------- settings and helpers
+
+
+def test_settings_defaults_and_round_trip() -> None:
+    s = TrainSettings.from_dict({"n_layers_D": [3, 5], "lr_D": 1e-4})
+    assert s.n_layers_D == (3, 5) and s.lr_discriminator == 1e-4 and s.total_steps == 200
+    assert TrainSettings.from_dict(s.to_dict()) == s
+    assert TrainSettings().lr_discriminator == 2e-4
+
+
+def test_settings_reject_unknown_and_invalid_keys() -> None:
+    with pytest.raises(SettingsError, match="'lamda_cycle'"):
+        TrainSettings.from_dict({"lamda_cycle": 5})
+    with pytest.raises(SettingsError, match="gan_mode"):
+        TrainSettings.from_dict({"gan_mode": "hinge"})
+    with pytest.raises(SettingsError, match="multiple of 128"):
+        TrainSettings.from_dict({"netG": "unet_128", "crop_size": 64})
+    with pytest.raises(SettingsError, match="too small"):
+        TrainSettings.from_dict({"n_layers_D": [5], "crop_size": 64})
+
+
+def test_registry() -> None:
+    assert get_trainer("cyclegan") is train_cyclegan
+    with pytest.raises(ValueError, match="pix2pix"):
+        get_trainer("pix2pix")
+
+
+def test_lr_schedule_constant_then_linear() -> None:
+    assert [lr_factor(i, 2, 3) for i in range(5)] == [1.0, 1.0, 0.75, 0.5, 0.25]
+
+
+def test_crops_and_flips_treat_frames_and_masks_alike(pair: tuple[PreparedSplit, PreparedSplit]) -> None:
+    split = pair[0]
+    frames, masks = sample_arrays(split, step_rng(0, 3, 0), 8, 24, flip=True)
+    again, _ = sample_arrays(split, step_rng(0, 3, 0), 8, 24, flip=True)
+    assert frames.shape == (8, 24, 24, 3) and masks.shape == (8, 24, 24)
+    np.testing.assert_array_equal(frames, again)
+    # Inside the disc the red channel is 200; the background's red is a left-to-right ramp.
+    np.testing.assert_array_equal(masks == 1, frames[..., 0] == 200)
+    ramps = np.diff(frames[..., 0].astype(int), axis=2)[masks[:, :, 1:] + masks[:, :, :-1] == 0]
+    assert (ramps > 0).any() and (ramps < 0).any()  # some crops were mirrored
+
+
+def test_pool_is_reproducible_and_restorable() -> None:
+    fakes = [torch.full((1, 3, 2, 2), float(i)) for i in range(8)]
+    pools = ImagePool(3), ImagePool(3)
+    outs = [[p.query(f, step_rng(0, i, 2)) for i, f in enumerate(fakes)] for p in pools]
+    assert all(torch.equal(x, y) for x, y in zip(*outs, strict=True))
+    assert any(not torch.equal(out, f) for out, f in zip(outs[0], fakes, strict=True))
+    restored = ImagePool(3)
+    restored.load_state_dict(pools[0].state_dict(), "cpu")
+    assert torch.equal(
+        restored.query(fakes[0], step_rng(0, 9, 2)), pools[0].query(fakes[0], step_rng(0, 9, 2))
+    )
+
+
+# ---------------------------------------------------------------- variants
+
+
+def test_two_discriminators_per_side_all_learn(pair: tuple[PreparedSplit, PreparedSplit]) -> None:
+    big = tuple(make_split(n=2, size=96, hue=h) for h in (0, 160))
+    trainer = CycleGANTrainer(settings(n_layers_D=[3, 5], crop_size=96), *big, seed=0, device="cpu")
+    trainer.train_step(0)
+    for side in (trainer.side_A, trainer.side_B):
+        assert len(side.nets) == 2
+        for net, opt in zip(side.nets, side.optimizers, strict=True):
+            assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+            assert optimizer_steps(opt) == {1}
+
+
+def test_n_critic_steps_per_generator_step(pair: tuple[PreparedSplit, PreparedSplit]) -> None:
+    trainer = CycleGANTrainer(settings(n_critic=3), *pair, seed=0, device="cpu")
+    for step in range(2):
+        trainer.train_step(step)
+    assert optimizer_steps(trainer.opt_G) == {2}
+    assert all(optimizer_steps(o) == {6} for o in trainer.side_A.optimizers + trainer.side_B.optimizers)
+
+
+def test_wgan_clips_every_critic_weight(pair: tuple[PreparedSplit, PreparedSplit]) -> None:
+    s = settings(
+        gan_mode="wgan", optimizer="rmsprop", lr=5e-3, n_critic=2, clip_value=0.01, lambda_identity=0.0
+    )
+    trainer = CycleGANTrainer(s, *pair, seed=0, device="cpu")
+    for step in range(3):
+        trainer.train_step(step)
+    params = [p for d in trainer.side_A.nets + trainer.side_B.nets for p in d.parameters()]
+    assert max(p.abs().max().item() for p in params) <= 0.01
+    assert sum((p.abs() == 0.01).sum().item() for p in params) > 0  # the clamp was active
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"gan_mode": "vanilla"},
+        {"gan_mode": "wgangp", "gp_weight": 10.0},
+        {"lambda_ssim": 1.0, "mask_weight": 2.0, "mask_input": True},
+        {"amp": True, "sample_every": 2},
+        {"netG": "resnet_6blocks", "norm": "batch", "channels_last": True, "pool_size": 0, "batch_size": 2},
+    ],
+)
+def test_variants_train_and_log(
+    tmp_path: Path, pair: tuple[PreparedSplit, PreparedSplit], overrides: dict[str, Any]
+) -> None:
+    result = train_cyclegan(
+        settings(steps=2, steps_decay=1, **overrides), *pair, tmp_path, seed=0, progress=False
+    )
+    assert result["steps"] == 3 and not result["diverged"]
+    rows = list(csv.DictReader((tmp_path / "losses.csv").open()))
+    assert [int(r["step"]) for r in rows] == [3]
+    assert all(math.isfinite(float(v)) for v in rows[0].values())
+    if "sample_every" in overrides:
+        assert [p.name for p in (tmp_path / "samples").iterdir()] == ["step_00000002.png"]
+    if "lambda_ssim" in overrides:
+        assert float(rows[0]["G_ssim"]) > 0
+    if overrides.get("gan_mode") == "wgangp":
+        assert float(rows[0]["GP"]) > 0
+
+
+# ---------------------------------------------------------------- whole runs
+
+
+def test_outputs_and_loss_reduction_on_prepared_data(tmp_path: Path) -> None:
+    """A run on memory-mapped prepared splits writes every output and lowers the cycle loss."""
+    for item, hue in (("A", 0), ("B", 160)):
+        save_split(tmp_path / item, "train", make_split(n=8, hue=hue, seed=hue))
+    data_a, data_b = (load_split(tmp_path / item, "train") for item in "AB")
+    assert isinstance(data_a.frames, np.memmap)
+    s = settings(ngf=8, ndf=8, steps=60, steps_decay=0, log_every=10, checkpoint_every=30, lr=1e-3)
+    out = tmp_path / "run"
+    result = train_cyclegan(s, data_a, data_b, out, seed=0, progress=False)
+    assert read_json(out / "train.json") == result
+    assert result["steps"] == 60 and result["diverged"] is False and result["sec_per_step"] > 0
+    rows = list(csv.DictReader((out / "losses.csv").open()))
+    assert len(rows) == 6
+    assert float(rows[-1]["G_cycle"]) < 0.6 * float(rows[0]["G_cycle"])
+    model = torch.load(out / "model.pt", weights_only=True)
+    assert TrainSettings.from_dict(model["settings"]) == s
+    assert Image.open(out / "samples.png").size == (3 * 32, 2 * 32)
+    assert (out / "ckpt" / "last.pt").is_file()
+
+
+def test_resume_reproduces_uninterrupted_run(
+    tmp_path: Path, pair: tuple[PreparedSplit, PreparedSplit]
+) -> None:
+    s = settings(pool_size=2, batch_size=2, n_layers_D=[2, 3])
+    train_cyclegan(s, *pair, tmp_path / "whole", seed=3, progress=False)
+    assert train_cyclegan(s, *pair, tmp_path / "split", seed=3, progress=False, stop_after=7)["stopped"]
+    assert not (tmp_path / "split" / "model.pt").exists()
+    assert train_cyclegan(s, *pair, tmp_path / "split", seed=3, progress=False)["resumed_from"] == 5
+
+    def load(run: str, name: str) -> dict[str, Any]:
+        return torch.load(tmp_path / run / name, weights_only=True)
+
+    whole, split = load("whole", "model.pt"), load("split", "model.pt")
+    for g in ("G_AB", "G_BA"):
+        assert all(torch.equal(whole[g][k], split[g][k]) for k in whole[g])
+    whole, split = load("whole", "ckpt/last.pt"), load("split", "ckpt/last.pt")
+    for side in "AB":
+        for d1, d2 in zip(whole["D"][side], split["D"][side], strict=True):
+            assert all(torch.equal(d1[k], d2[k]) for k in d1)
+
+    def losses(run: str) -> list[dict[str, str]]:
+        return [
+            {k: v for k, v in r.items() if k != "sec_per_step"}
+            for r in csv.DictReader((tmp_path / run / "losses.csv").open())
+        ]
+
+    assert losses("whole") == losses("split")
+
+
+def test_checkpoint_of_other_settings_is_ignored(
+    tmp_path: Path, pair: tuple[PreparedSplit, PreparedSplit]
+) -> None:
+    train_cyclegan(settings(steps=5, steps_decay=0), *pair, tmp_path, seed=0, progress=False)
+    result = train_cyclegan(
+        settings(steps=5, steps_decay=0, lr=1e-3), *pair, tmp_path, seed=0, progress=False
+    )
+    assert result["resumed_from"] == 0
+
+
+def test_divergence_stops_cleanly(
+    tmp_path: Path, pair: tuple[PreparedSplit, PreparedSplit], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A NaN input at step 5 (0-based 4): recorded, last finite weights kept, no exception."""
+    sample = cyclegan_module.sample_batch
+
+    def poisoned(*args: Any, **kwargs: Any) -> Any:
+        batch = sample(*args, **kwargs)
+        if args[2] >= 4:
+            batch.images = torch.full_like(batch.images, float("nan"))
+        return batch
+
+    monkeypatch.setattr(cyclegan_module, "sample_batch", poisoned)
+    result = train_cyclegan(settings(), *pair, tmp_path, seed=0, progress=False)
+    assert result["diverged"] is True and result["diverged_step"] == 5 and result["steps"] == 3
+    assert read_json(tmp_path / "train.json")["diverged_step"] == 5
+    model = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert all(torch.isfinite(v).all() for g in ("G_AB", "G_BA") for v in model[g].values())
+    assert not (tmp_path / "ckpt" / "last.pt").exists()  # a checkpoint is only written when healthy
+    assert result["final_losses"]["step"] == 3
+
+
+def test_huge_learning_rate_is_caught(tmp_path: Path, pair: tuple[PreparedSplit, PreparedSplit]) -> None:
+    s = settings(optimizer="rmsprop", lr=1e30, gan_mode="vanilla")
+    result = train_cyclegan(s, *pair, tmp_path, seed=0, progress=False)
+    assert result["diverged"] is True and result["diverged_step"] <= 12
+    model = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert all(torch.isfinite(v).all() for g in ("G_AB", "G_BA") for v in model[g].values())
+
+
+@pytest.mark.parametrize("mask_input", [False, True])
+def test_translator_matches_trained_generators(
+    tmp_path: Path, pair: tuple[PreparedSplit, PreparedSplit], mask_input: bool
+) -> None:
+    train_cyclegan(
+        settings(steps=2, steps_decay=0, mask_input=mask_input), *pair, tmp_path, seed=0, progress=False
+    )
+    translator = Translator.from_file(tmp_path / "model.pt")
+    frames, masks = pair[0].frames[:3, 2:34, 2:34], pair[0].masks[:3, 2:34, 2:34]
+    out = translator.translate("AB", frames, masks, batch_size=2)
+    assert out.shape == frames.shape and out.dtype == np.uint8
+    if mask_input:
+        with pytest.raises(ValueError, match="mask"):
+            translator.translate("BA", out)
+    back = translator.translate("BA", out, masks)
+    assert back.shape == frames.shape
+    no_face = translator.translate("AB", frames, np.zeros_like(masks), batch_size=2)
+    assert np.array_equal(no_face, out) != mask_input
+    model = torch.load(tmp_path / "model.pt", weights_only=True)
+    trainer = CycleGANTrainer(settings(mask_input=mask_input), *pair, seed=0, device="cpu")
+    trainer.G_AB.load_state_dict(model["G_AB"])
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1
+    if mask_input:
+        x = torch.where(torch.from_numpy(masks)[:, None] > 0, x, -1.0)
+    with torch.no_grad():
+        expected = (
+            ((trainer.G_AB.eval()(x).clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+        )
+    # Batch sizes change float rounding in the convolutions, hence one grey level of slack.
+    np.testing.assert_allclose(out.astype(int), expected.astype(int), atol=1)
+    with pytest.raises(ValueError, match="direction"):
+        translator.translate("AA", frames)
