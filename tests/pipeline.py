@@ -58,7 +58,8 @@ def run(cmd: list[str], cwd: Path, timeout: int = 1200) -> subprocess.CompletedP
             f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted(cwd.glob("results/*/logs/**/*.log"))
         )
         raise AssertionError(
-            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}\n{logs}"
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n"
+            f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}\n{logs}"
         )
     return proc
 

@@ -26,7 +26,11 @@ def _override(tmp_path: Path, data: dict) -> Path:
 def test_lists_runs() -> None:
     proc = _faceoff("-c", "params.yaml", "-c", "config/demo.yaml", "config", "runs")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["faceoff/A2B-baseline-s0", "faceoff/A2C-baseline-s0", "faceoff/A2D-baseline-s0"]
+    assert proc.stdout.split() == [
+        "faceoff/A2B-baseline-s0",
+        "faceoff/A2C-baseline-s0",
+        "faceoff/A2D-baseline-s0",
+    ]
 
 
 def test_wrong_type_is_named(tmp_path: Path) -> None:
@@ -48,7 +52,19 @@ def test_undecodable_video_is_named_and_nothing_is_left(tmp_path: Path) -> None:
     (source / "A.mp4").write_bytes(b"\x00garbage" * 100)
     out = tmp_path / "prepared" / "A"
     override = _override(tmp_path, {"datasets": {"persons": {"source": str(source)}}})
-    proc = _faceoff("-c", "params.yaml", "-c", str(override), "prepare", "--dataset", "persons", "--item", "A", "--out", str(out))
+    proc = _faceoff(
+        "-c",
+        "params.yaml",
+        "-c",
+        str(override),
+        "prepare",
+        "--dataset",
+        "persons",
+        "--item",
+        "A",
+        "--out",
+        str(out),
+    )
     assert proc.returncode == 2, proc.stderr
     assert str(source / "A.mp4") in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists()
@@ -59,7 +75,19 @@ def test_empty_source_folder_is_named(tmp_path: Path) -> None:
     source = tmp_path / "videos"
     (source / "A").mkdir(parents=True)
     override = _override(tmp_path, {"datasets": {"persons": {"source": str(source)}}})
-    proc = _faceoff("-c", "params.yaml", "-c", str(override), "prepare", "--dataset", "persons", "--item", "A", "--out", str(tmp_path / "out"))
+    proc = _faceoff(
+        "-c",
+        "params.yaml",
+        "-c",
+        str(override),
+        "prepare",
+        "--dataset",
+        "persons",
+        "--item",
+        "A",
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert proc.returncode == 2 and str(source / "A") in proc.stderr
     assert not (tmp_path / "out").exists()
 

@@ -116,7 +116,9 @@ def test_missing_sources_one_message_per_dataset(tmp_path: Path) -> None:
 def test_synthetic_datasets_need_no_source() -> None:
     params = load_params([PARAMS, REPO / "config/demo.yaml"])
     assert missing_sources(params) == []
-    assert ("A", "B") in groundtruth_pairs(params, "persons") and ("B", "A") in groundtruth_pairs(params, "persons")
+    assert ("A", "B") in groundtruth_pairs(params, "persons") and ("B", "A") in groundtruth_pairs(
+        params, "persons"
+    )
 
 
 def test_layout_and_pair_names() -> None:

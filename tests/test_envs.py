@@ -25,7 +25,9 @@ def test_conda_env_agrees_with_constraints() -> None:
     conda_pins = _pins(pip_section)
     assert conda_pins, "envs/faceoff.yaml pins nothing"
     for name, version in conda_pins.items():
-        assert constraints.get(name) == version, f"{name}: conda {version} vs constraints {constraints.get(name)}"
+        assert constraints.get(name) == version, (
+            f"{name}: conda {version} vs constraints {constraints.get(name)}"
+        )
     for required in ("torch", "torchvision", "snakemake", "dvc", "snakemake-executor-plugin-slurm"):
         assert required in conda_pins
     assert constraints["torch"] == "2.15.0" and constraints["torchvision"] == "0.29.2"

@@ -14,7 +14,10 @@ from faceoff.io.video import VideoError, probe_fps, read_frames, write_video
 
 def _frames(n: int, size: int = 48) -> list[np.ndarray]:
     yy, xx = np.mgrid[:size, :size]
-    return [np.stack([(xx * 4 + i * 9) % 256, (yy * 4) % 256, np.full_like(xx, 128)], -1).astype(np.uint8) for i in range(n)]
+    return [
+        np.stack([(xx * 4 + i * 9) % 256, (yy * 4) % 256, np.full_like(xx, 128)], -1).astype(np.uint8)
+        for i in range(n)
+    ]
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path: Path) -> None:

@@ -99,7 +99,12 @@ def prepare(args: argparse.Namespace, params: Params) -> None:
             groundtruth[tgt] = path
     out = Path(args.out or Layout.of(params).prepared(args.dataset, args.item))
     report = prepare_person(source, args.item, out, dict(ds.get("prepare", {})), groundtruth or None)
-    log.info("prepared %s/%s: %s", args.dataset, args.item, json.dumps({k: report["split"][k] for k in ("train", "test")}))
+    log.info(
+        "prepared %s/%s: %s",
+        args.dataset,
+        args.item,
+        json.dumps({k: report["split"][k] for k in ("train", "test")}),
+    )
 
 
 def _device(params: Params) -> str:
@@ -202,7 +207,12 @@ def evaluate(args: argparse.Namespace, params: Params) -> None:
         video_frames=settings.get("video_frames", 200),
         fps=settings.get("fps", 25),
     )
-    log.info("evaluated %s/%s: %s", family, pair, json.dumps({k: metrics.get(k) for k in ("l1_gt", "identity_sim")}))
+    log.info(
+        "evaluated %s/%s: %s",
+        family,
+        pair,
+        json.dumps({k: metrics.get(k) for k in ("l1_gt", "identity_sim")}),
+    )
 
 
 def _translator(model_path: Path, device: str) -> Callable[..., np.ndarray]:
@@ -257,7 +267,9 @@ def figure(args: argparse.Namespace, params: Params) -> None:
         picks = np.linspace(0, len(test_a) - 1, num=min(4, len(test_a))).astype(int)
         frames = test_a.frames[picks]
         outputs = {
-            r.variant: _translator(layout.train(r.family, r.id) / "model.pt", "cpu")("AB", frames, test_a.masks[picks])
+            r.variant: _translator(layout.train(r.family, r.id) / "model.pt", "cpu")(
+                "AB", frames, test_a.masks[picks]
+            )
             for r in pair_runs
         }
         rows.append((pair, frames, outputs))

@@ -112,6 +112,7 @@ def missing_sources(params: Mapping[str, Any], root: str | Path = ".") -> list[s
         ]
         if absent:
             messages.append(
-                f"dataset {name!r} ({ds['kind']}): no video or frame folder for {', '.join(absent)} in {source}"
+                f"dataset {name!r} ({ds['kind']}): no video or frame folder for "
+                f"{', '.join(absent)} in {source}"
             )
     return messages

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from faceoff.datasets.registry import DatasetError, DatasetKind, register
 from faceoff.io.video import VIDEO_EXTENSIONS, probe_fps, read_frames
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
-class SourceError(FileNotFoundError):
+class SourceError(DatasetError):
     """A person's video or frames folder that is missing or empty; the message names the path."""
 
 
@@ -72,3 +74,59 @@ def iter_frames(path: str | os.PathLike[str], fps: float | None = None) -> Itera
 
 def _natural_key(path: Path) -> list[object]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
+def item_inputs(source: Path, item: str, settings: Mapping[str, Any] | None = None) -> list[Path]:
+    """The item's video or frames folder; the source folder itself while the item is absent."""
+    try:
+        return [find_person_sources(source, [item])[item]]
+    except SourceError:
+        return [Path(source)]
+
+
+def missing(source: Path, items: Iterable[str], settings: Mapping[str, Any] | None = None) -> list[str]:
+    if not Path(source).is_dir():
+        return [f"{source}: person source folder not found"]
+    messages = []
+    for item in items:
+        try:
+            find_person_sources(source, [item])
+        except SourceError as exc:
+            messages.append(str(exc))
+    return messages
+
+
+def validate(source: Path) -> dict[str, Any]:
+    """The persons found: every video file and frames folder at the top of ``source``."""
+    source = Path(source)
+    if not source.is_dir():
+        raise SourceError(f"{source}: person source folder not found")
+    items = sorted(
+        p.stem if p.is_file() else p.name
+        for p in source.iterdir()
+        if (p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS) or (p.is_dir() and p.name != "groundtruth")
+    )
+    if not items:
+        exts = "/".join(e.lstrip(".") for e in VIDEO_EXTENSIONS)
+        raise SourceError(f"{source}: no <person>.{{{exts}}} video or <person>/ frames folder")
+    return {"items": items}
+
+
+def groundtruth(
+    source: Path, item: str, others: Iterable[str], settings: Mapping[str, Any] | None = None
+) -> dict[str, Path]:
+    """Synthetic renderings ``groundtruth/<item>_as_<other>.mp4`` that exist."""
+    paths = {other: Path(source) / "groundtruth" / f"{item}_as_{other}.mp4" for other in others}
+    return {other: path for other, path in paths.items() if path.is_file()}
+
+
+register(
+    DatasetKind(
+        name="person_videos",
+        item_inputs=item_inputs,
+        missing=missing,
+        validate=validate,
+        groundtruth=groundtruth,
+        readers={"find_sources": find_person_sources, "iter_frames": iter_frames},
+    )
+)

@@ -9,6 +9,11 @@ Layout of one prepared item (``prepared/<dataset>/<item>/``)::
     <split>/index.npy           int64  (N,)          frame index in the source video
     <split>/gt_<other>.npy      uint8  (N, S, S, 3)  optional: the ideal translation of each
                                                      frame to item <other> (synthetic data)
+    <split>/<name>.npy          (N, ...)             optional per-frame extras of still-image
+                                                     datasets, e.g. ``labels`` int64, ``subjects``
+
+Splits are ``train`` and ``test``, plus ``val`` where the dataset defines one (portraits);
+a video dataset with an official split (300VW) writes each item into its own split only.
 
 Thousands of small image files are slow on cluster file systems; ``.npy`` arrays open as
 memory maps, so training reads only the frames it samples.
@@ -24,7 +29,7 @@ import numpy as np
 
 from faceoff.io.atomic import save_npy
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "val", "test")
 _ARRAYS = ("frames", "landmarks", "masks", "index")
 
 
@@ -41,6 +46,7 @@ class PreparedSplit:
     masks: np.ndarray
     index: np.ndarray
     gt: dict[str, np.ndarray] = field(default_factory=dict)
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -55,7 +61,9 @@ def save_split(item_dir: str | os.PathLike[str], split: str, data: PreparedSplit
     n = len(data)
     for name in _ARRAYS[1:]:
         if getattr(data, name).shape[0] != n:
-            raise PreparedDataError(f"{item_dir}/{split}: {name} has {getattr(data, name).shape[0]} rows, frames {n}")
+            raise PreparedDataError(
+                f"{item_dir}/{split}: {name} has {getattr(data, name).shape[0]} rows, frames {n}"
+            )
     out = Path(item_dir) / split
     save_npy(out / "frames.npy", np.ascontiguousarray(data.frames, dtype=np.uint8))
     save_npy(out / "landmarks.npy", np.ascontiguousarray(data.landmarks, dtype=np.float32))
@@ -63,8 +71,16 @@ def save_split(item_dir: str | os.PathLike[str], split: str, data: PreparedSplit
     save_npy(out / "index.npy", np.ascontiguousarray(data.index, dtype=np.int64))
     for other, gt in data.gt.items():
         if gt.shape != data.frames.shape:
-            raise PreparedDataError(f"{item_dir}/{split}: gt_{other} shape {gt.shape} != frames {data.frames.shape}")
+            raise PreparedDataError(
+                f"{item_dir}/{split}: gt_{other} shape {gt.shape} != frames {data.frames.shape}"
+            )
         save_npy(out / f"gt_{other}.npy", np.ascontiguousarray(gt, dtype=np.uint8))
+    for name, values in data.extra.items():
+        if name in _ARRAYS or name.startswith("gt_") or values.shape[0] != n:
+            raise PreparedDataError(
+                f"{item_dir}/{split}: extra array {name!r} clashes or has {values.shape[0]} rows, frames {n}"
+            )
+        save_npy(out / f"{name}.npy", np.ascontiguousarray(values))
 
 
 def load_split(item_dir: str | os.PathLike[str], split: str, mmap: bool = True) -> PreparedSplit:
@@ -80,4 +96,9 @@ def load_split(item_dir: str | os.PathLike[str], split: str, mmap: bool = True) 
             raise PreparedDataError(f"{path}: missing array in prepared data")
         arrays[name] = np.load(path, mmap_mode=mode)
     gt = {p.stem[3:]: np.load(p, mmap_mode=mode) for p in sorted(folder.glob("gt_*.npy"))}
-    return PreparedSplit(gt=gt, **arrays)
+    extra = {
+        p.stem: np.load(p, mmap_mode=mode)
+        for p in sorted(folder.glob("*.npy"))
+        if p.stem not in _ARRAYS and not p.stem.startswith("gt_")
+    }
+    return PreparedSplit(gt=gt, extra=extra, **arrays)

@@ -77,27 +77,31 @@ def write_video(
     """
     suffix = Path(path).suffix.lower()
     if suffix not in _CONTAINERS:
-        raise VideoError(f"{path}: cannot write {suffix or 'suffix-less'} videos (use {', '.join(_CONTAINERS)})")
+        raise VideoError(
+            f"{path}: cannot write {suffix or 'suffix-less'} videos (use {', '.join(_CONTAINERS)})"
+        )
     n = 0
-    with atomic_path(path, suffix=suffix) as tmp:
-        with av.open(str(tmp), mode="w", format=_CONTAINERS[suffix]) as container:
-            stream = None
-            for frame in frames:
-                frame = np.ascontiguousarray(frame, dtype=np.uint8)
-                if stream is None:
-                    height, width = frame.shape[:2]
-                    stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-                    stream.width, stream.height = width - width % 2, height - height % 2
-                    stream.pix_fmt = "yuv420p"
-                    stream.options = {"crf": str(crf), "preset": "veryfast"}
-                frame = frame[: stream.height, : stream.width]
-                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                    container.mux(packet)
-                n += 1
+    with (
+        atomic_path(path, suffix=suffix) as tmp,
+        av.open(str(tmp), mode="w", format=_CONTAINERS[suffix]) as container,
+    ):
+        stream = None
+        for frame in frames:
+            frame = np.ascontiguousarray(frame, dtype=np.uint8)
             if stream is None:
-                raise VideoError(f"{path}: refusing to write a video with no frames")
-            for packet in stream.encode():
+                height, width = frame.shape[:2]
+                stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+                stream.width, stream.height = width - width % 2, height - height % 2
+                stream.pix_fmt = "yuv420p"
+                stream.options = {"crf": str(crf), "preset": "veryfast"}
+            frame = frame[: stream.height, : stream.width]
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
+            n += 1
+        if stream is None:
+            raise VideoError(f"{path}: refusing to write a video with no frames")
+        for packet in stream.encode():
+            container.mux(packet)
     return n
 
 
