@@ -43,7 +43,7 @@ def test_wrong_type_is_named(tmp_path: Path) -> None:
 
 def test_missing_real_dataset_says_where_to_put_it() -> None:
     proc = _faceoff("-c", "params.yaml", "config", "check")
-    assert proc.returncode == 2 and "data/raw/persons not found" in proc.stderr
+    assert proc.returncode == 2 and "data/raw/persons: person source folder not found" in proc.stderr
 
 
 def test_undecodable_video_is_named_and_nothing_is_left(tmp_path: Path) -> None:

@@ -13,10 +13,10 @@ from faceoff.config import (
     get_run,
     groundtruth_pairs,
     load_params,
-    missing_sources,
     resolve_runs,
     split_pair,
 )
+from faceoff.datasets.check import missing_sources
 
 from .conftest import REPO
 
@@ -102,13 +102,17 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
 def test_missing_sources_one_message_per_dataset(tmp_path: Path) -> None:
     params = load_params([PARAMS])
     messages = missing_sources(params, root=tmp_path)
-    assert len(messages) == 1 and "persons" in messages[0] and "data/raw/persons" in messages[0]
+    assert (
+        len(messages) == 1
+        and "persons" in messages[0]
+        and "data/raw/persons: person source folder not found" in messages[0]
+    )
     source = tmp_path / "data/raw/persons"
     source.mkdir(parents=True)
     for item in "ABC":
         (source / f"{item}.mp4").write_bytes(b"x")
     (messages,) = [missing_sources(params, root=tmp_path)]
-    assert len(messages) == 1 and "no video or frame folder for D" in messages[0]
+    assert len(messages) == 1 and "person 'D': no D.{mp4" in messages[0]
     (source / "D").mkdir()
     assert missing_sources(params, root=tmp_path) == []
 

@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--item", required=True)
     p.add_argument("--out", type=Path)
 
+    p = sub.add_parser("ingest", help="bring a dataset folder or archive in, safely, and `dvc add` it")
+    p.add_argument("kind", choices=["videos", "jaffe", "300vw", "portraits", "ffpp"])
+    p.add_argument("path", type=Path, help="the dataset folder or its zip/tar archive")
+    p.add_argument("--dest", type=Path, help="where the raw data goes (default: its dataset's source)")
+    p.add_argument("--no-dvc", action="store_true", help="do not register the data with `dvc add`")
+
     p = sub.add_parser("train", help="train one run (family/pair-variant-sSEED)")
     p.add_argument("--run", required=True, metavar="FAMILY/RUN")
     p.add_argument("--out", type=Path)

@@ -20,8 +20,8 @@ import numpy as np
 import yaml
 
 from faceoff.config import ConfigError, Layout, get_run, groundtruth_pairs, resolve_runs, split_pair
-from faceoff.datasets.person_videos import SourceError
 from faceoff.datasets.prepared import PreparedDataError, load_split
+from faceoff.datasets.registry import DatasetError
 from faceoff.io.atomic import atomic_dir, read_json, write_json
 from faceoff.io.video import VideoError
 from faceoff.prepare import PrepareError
@@ -39,6 +39,7 @@ def dispatch(args: argparse.Namespace, params: Params) -> int:
     handlers: dict[str, Callable[[argparse.Namespace, Params], None]] = {
         "synth": synth,
         "prepare": prepare,
+        "ingest": ingest,
         "train": train,
         "evaluate": evaluate,
         "table": table,
@@ -48,7 +49,7 @@ def dispatch(args: argparse.Namespace, params: Params) -> int:
     }
     try:
         handlers[args.command](args, params)
-    except (VideoError, PreparedDataError, PrepareError, SourceError) as exc:
+    except (VideoError, PreparedDataError, PrepareError, DatasetError) as exc:
         raise StepError(str(exc)) from exc
     return 0
 
@@ -61,8 +62,8 @@ def _dataset(params: Params, name: str) -> Mapping[str, Any]:
 
 
 def synth(args: argparse.Namespace, params: Params) -> None:
-    """Render a synthetic dataset into its source folder, in the real on-disk format."""
-    from faceoff.synth import write_person_videos
+    """Render a synthetic dataset into its source folder, in the real on-disk format of its kind."""
+    from faceoff.synth.formats import SYNTH_WRITERS
 
     ds = _dataset(params, args.dataset)
     spec = ds.get("synthetic")
@@ -70,7 +71,7 @@ def synth(args: argparse.Namespace, params: Params) -> None:
         raise StepError(f"datasets.{args.dataset} has no 'synthetic' block: its source is real data")
     out = Path(args.out or ds["source"])
     with atomic_dir(out) as tmp:
-        write_person_videos(
+        SYNTH_WRITERS[ds["kind"]](
             tmp,
             items=list(ds["items"]),
             n_frames=spec.get("frames", 300),
@@ -79,32 +80,40 @@ def synth(args: argparse.Namespace, params: Params) -> None:
             seed=spec.get("seed", 0),
             ground_truth_pairs=groundtruth_pairs(params, args.dataset),
         )
-    log.info("synthetic %s written to %s", args.dataset, out)
+    log.info("synthetic %s (%s) written to %s", args.dataset, ds["kind"], out)
 
 
 def prepare(args: argparse.Namespace, params: Params) -> None:
-    """Preprocess one item (person) of a dataset into prepared arrays + report.json."""
-    from faceoff.datasets.person_videos import find_person_sources
-    from faceoff.prepare import prepare_person
+    """Preprocess one item of a dataset into prepared arrays + report.json."""
+    from faceoff.datasets.registry import get_kind
+    from faceoff.prepare.registry import prepare_item
 
     ds = _dataset(params, args.dataset)
     if args.item not in ds["items"]:
         raise ConfigError(f"datasets.{args.dataset}.items has no item {args.item!r}")
-    source = find_person_sources(Path(ds["source"]), [args.item])[args.item]
-    groundtruth = {}
-    gt_dir = Path(ds["source"]) / "groundtruth"
-    for src, tgt in groundtruth_pairs(params, args.dataset):
-        path = gt_dir / f"{src}_as_{tgt}.mp4"
-        if src == args.item and path.is_file():
-            groundtruth[tgt] = path
+    settings, source = dict(ds.get("prepare", {})), Path(ds["source"])
+    others = [tgt for src, tgt in groundtruth_pairs(params, args.dataset) if src == args.item]
+    groundtruth = get_kind(ds["kind"]).groundtruth(source, args.item, others, settings)
     out = Path(args.out or Layout.of(params).prepared(args.dataset, args.item))
-    report = prepare_person(source, args.item, out, dict(ds.get("prepare", {})), groundtruth or None)
+    report = prepare_item(ds["kind"], source, args.item, out, settings, groundtruth or None, progress=True)
     log.info(
-        "prepared %s/%s: %s",
-        args.dataset,
-        args.item,
-        json.dumps({k: report["split"][k] for k in ("train", "test")}),
+        "prepared %s/%s into %s (%s frames kept)", args.dataset, args.item, out, report.get("faces_found")
     )
+
+
+def ingest(args: argparse.Namespace, params: Params) -> None:
+    """Bring a dataset folder or archive into the repository and version it with DVC."""
+    from faceoff.datasets.ingest import ingest as ingest_dataset
+
+    kind = "person_videos" if args.kind == "videos" else args.kind
+    dest = args.dest
+    if dest is None:
+        sources = [ds["source"] for ds in params["datasets"].values() if ds["kind"] == kind]
+        if len(sources) != 1:
+            raise StepError(f"{len(sources)} datasets of kind {kind!r} in the parameters: give --dest")
+        dest = Path(sources[0])
+    summary = ingest_dataset(kind, Path(args.path), Path(dest), dvc=not args.no_dvc)
+    log.info("ingested %s into %s: %s", kind, dest, json.dumps(summary, default=str)[:500])
 
 
 def _device(params: Params) -> str:
@@ -305,7 +314,7 @@ def report(args: argparse.Namespace, params: Params) -> None:
 
 def show_config(args: argparse.Namespace, params: Params) -> None:
     """Print the merged parameters, the resolved runs, or check that real datasets exist."""
-    from faceoff.config import missing_sources
+    from faceoff.datasets.check import missing_sources
 
     if args.what == "show":
         print(yaml.safe_dump(dict(params), sort_keys=False), end="")

@@ -13,11 +13,11 @@ from faceoff.config import (
     ConfigError,
     Layout,
     get_run,
-    missing_sources,
     resolve_runs,
     split_pair,
 )
 from faceoff.config.load import read_yaml, validate
+from faceoff.datasets.check import item_inputs, missing_sources
 
 # params.yaml first, then every --configfile, in the order Snakemake merged them.
 CONFIG_FILES = ["params.yaml"] + [str(f) for f in workflow.overwrite_configfiles]
@@ -66,15 +66,8 @@ FACEOFF = f"PYTHONPATH={os.path.relpath(workflow.basedir)}/src${{PYTHONPATH:+:$P
 
 
 def prepare_input(wildcards):
-    """The item's raw video (or frame folder); for synthetic data, the rendered folder."""
-    ds = config["datasets"][wildcards.dataset]
-    if ds.get("synthetic"):
-        return ds["source"]
-    source = Path(ds["source"])
-    if (source / wildcards.item).is_dir():
-        return str(source / wildcards.item)
-    found = sorted(source.glob(f"{wildcards.item}.*"))
-    return [str(p) for p in found[:1]]
+    """The item's raw files; for synthetic data, the rendered folder."""
+    return item_inputs(config, wildcards.dataset, wildcards.item)
 
 
 def train_input(wildcards):

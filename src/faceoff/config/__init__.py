@@ -6,7 +6,7 @@ identity and its files are defined in one place.
 
 from faceoff.config.layout import Layout
 from faceoff.config.load import ConfigError, load_params, merge
-from faceoff.config.runs import Run, get_run, groundtruth_pairs, missing_sources, resolve_runs, split_pair
+from faceoff.config.runs import Run, get_run, groundtruth_pairs, resolve_runs, split_pair
 
 __all__ = [
     "ConfigError",
@@ -16,7 +16,6 @@ __all__ = [
     "groundtruth_pairs",
     "load_params",
     "merge",
-    "missing_sources",
     "resolve_runs",
     "split_pair",
 ]

@@ -6,7 +6,6 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from faceoff.config.load import ConfigError, merge
@@ -90,29 +89,3 @@ def groundtruth_pairs(params: Mapping[str, Any], dataset: str) -> list[tuple[str
                 a, b = split_pair(pair, params["datasets"][dataset]["items"])
                 pairs |= {(a, b), (b, a)}
     return sorted(pairs)
-
-
-def missing_sources(params: Mapping[str, Any], root: str | Path = ".") -> list[str]:
-    """One message per real (non-synthetic) dataset whose raw data is not where params say."""
-    used = {fam["dataset"] for fam in params["families"].values()}
-    messages = []
-    for name in sorted(used):
-        ds = params["datasets"][name]
-        if ds.get("synthetic"):
-            continue
-        source = Path(root) / ds["source"]
-        if not source.is_dir():
-            messages.append(
-                f"dataset {name!r} ({ds['kind']}): folder {source} not found. Put the raw data there "
-                f"(see README, 'Plugging in real datasets') or point datasets.{name}.source elsewhere."
-            )
-            continue
-        absent = [
-            item for item in ds["items"] if not any(source.glob(f"{item}.*")) and not (source / item).is_dir()
-        ]
-        if absent:
-            messages.append(
-                f"dataset {name!r} ({ds['kind']}): no video or frame folder for "
-                f"{', '.join(absent)} in {source}"
-            )
-    return messages

@@ -1,0 +1,144 @@
+"""Real services for the tests: a one-node SLURM cluster on this machine.
+
+The cluster runs Debian's slurmctld + slurmd with munge, a generated slurm.conf and a fake GPU
+(gres on /dev/null) so that training jobs really request `--gpus`. Snakemake's job-step plugin
+strips SLURM_CONF before its nested `srun`, so the config must sit at the default path
+/etc/slurm/slurm.conf; we only write it when none exists and remove it afterwards.
+
+Locally the tests skip with the reason when SLURM is not installed or we are not root; CI sets
+FACEOFF_REQUIRE_SERVICES=1, which turns that skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+MARKER = "# written by faceoff tests/services.py"
+CONF_DIR = Path("/etc/slurm")
+PARTITION = "faceoff"
+
+
+def require_or_skip(reason: str) -> None:
+    if os.environ.get("FACEOFF_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"FACEOFF_REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+def _slurm_missing() -> str | None:
+    for binary in ("slurmctld", "slurmd", "munged", "sbatch", "squeue", "scontrol"):
+        if shutil.which(binary) is None and not Path(f"/usr/sbin/{binary}").exists():
+            return (
+                f"SLURM is not installed ({binary} not found: "
+                "apt-get install slurmctld slurmd munge slurm-client)"
+            )
+    if os.geteuid() != 0:
+        return "starting slurmctld/slurmd/munged needs root"
+    return None
+
+
+def _ok(cmd: list[str]) -> bool:
+    return subprocess.run(cmd, capture_output=True, timeout=30).returncode == 0
+
+
+def _wait(predicate, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def _start_munge() -> None:
+    if _ok(["bash", "-c", "munge -n | unmunge"]):
+        return
+    run_dir = Path("/run/munge")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    shutil.chown(run_dir, "munge", "munge")
+    key = Path("/etc/munge/munge.key")
+    if not key.exists():
+        subprocess.run(["mungekey", "--create"], check=True)
+        shutil.chown(key, "munge", "munge")
+    subprocess.run(["runuser", "-u", "munge", "--", "/usr/sbin/munged"], check=True)
+    _wait(lambda: _ok(["bash", "-c", "munge -n | unmunge"]), "munged")
+
+
+def _slurm_conf(state: Path) -> str:
+    host = socket.gethostname().split(".")[0]
+    memory = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20 * 0.8)
+    return f"""{MARKER}
+ClusterName=faceofftest
+SlurmctldHost={host}
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+StateSaveLocation={state}/ctld
+SlurmdSpoolDir={state}/spool
+SlurmctldPidFile={state}/slurmctld.pid
+SlurmdPidFile={state}/slurmd.pid
+SlurmctldLogFile={state}/slurmctld.log
+SlurmdLogFile={state}/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/none
+MpiDefault=none
+ReturnToService=2
+MinJobAge=3600
+GresTypes=gpu
+NodeName={host} CPUs={os.cpu_count()} RealMemory={memory} Gres=gpu:1 State=UNKNOWN
+PartitionName={PARTITION} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+"""
+
+
+@contextmanager
+def slurm_cluster(state: Path) -> Iterator[str]:
+    """Start (or reuse) a local cluster; yields the partition name to submit to."""
+    missing = _slurm_missing()
+    if missing:
+        require_or_skip(missing)
+    conf = CONF_DIR / "slurm.conf"
+    if conf.exists() and MARKER not in conf.read_text():
+        # A real cluster configuration: use it as it is, if it answers.
+        if not _ok(["sinfo"]):
+            require_or_skip(f"{conf} exists (not ours) but its cluster does not answer")
+        yield subprocess.run(
+            ["sinfo", "-h", "-o", "%R"], capture_output=True, text=True, check=True
+        ).stdout.split()[0]
+        return
+    _start_munge()
+    for sub in ("ctld", "spool"):
+        (state / sub).mkdir(parents=True, exist_ok=True)
+    CONF_DIR.mkdir(parents=True, exist_ok=True)
+    conf.write_text(_slurm_conf(state))
+    (CONF_DIR / "gres.conf").write_text(f"{MARKER}\nName=gpu File=/dev/null\n")
+    subprocess.run(["pkill", "-x", "slurmctld"], capture_output=True)
+    subprocess.run(["pkill", "-x", "slurmd"], capture_output=True)
+    time.sleep(1)
+    try:
+        subprocess.run(["slurmctld", "-c"], check=True)
+        subprocess.run(["slurmd", "-c"], check=True)
+        _wait(
+            lambda: "idle" in subprocess.run(["sinfo", "-h"], capture_output=True, text=True).stdout,
+            "node idle",
+        )
+        yield PARTITION
+    finally:
+        subprocess.run(["pkill", "-x", "slurmd"], capture_output=True)
+        subprocess.run(["pkill", "-x", "slurmctld"], capture_output=True)
+        for name in ("slurm.conf", "gres.conf"):
+            path = CONF_DIR / name
+            if path.exists() and MARKER in path.read_text():
+                path.unlink()

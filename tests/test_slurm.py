@@ -1,0 +1,108 @@
+"""`snakemake --profile slurm` against a live one-node SLURM cluster started by the test."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .pipeline import BIN, copy_workflow, env, run
+from .services import slurm_cluster
+
+pytestmark = [pytest.mark.slow, pytest.mark.service]
+SMOKE = "results/smoke"
+
+
+@pytest.fixture(scope="module")
+def partition(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with slurm_cluster(tmp_path_factory.mktemp("slurm-state")) as name:
+        yield name
+
+
+def _profile_cmd(partition: str, *extra: str) -> list[str]:
+    """The literal `snakemake --profile slurm`, plus the local cluster's overrides.
+
+    The test node has 2 CPUs, so the profile's multi-core training requests are scaled down;
+    accounting is off here, so job states come from squeue.
+    """
+    return [
+        str(BIN / "snakemake"),
+        "--profile",
+        "slurm",
+        "--configfile",
+        "config/smoke.yaml",
+        *extra,
+        "--default-resources",
+        f"slurm_partition={partition}",
+        "--set-resources",
+        "train:cpus_per_task=1",
+        "evaluate:cpus_per_task=1",
+        "--set-threads",
+        "train=1",
+        "evaluate=1",
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+    ]
+
+
+def _job_ids(output: str) -> list[str]:
+    return re.findall(r"submitted with SLURM jobid (\d+)", output)
+
+
+def test_smoke_dag_runs_as_slurm_jobs(partition: str, tmp_path: Path) -> None:
+    work = copy_workflow(tmp_path / "slurm")
+    proc = run(_profile_cmd(partition), work)
+    ids = _job_ids(proc.stdout + proc.stderr)
+    # synth 1 + prepare 3 + train 2 + evaluate 2 + copy baselines 2; table/figure/report are local
+    assert len(ids) == 10, proc.stderr[-3000:]
+    states = {}
+    for job_id in ids:
+        info = subprocess.run(
+            ["scontrol", "show", "job", job_id], capture_output=True, text=True, check=True
+        ).stdout
+        states[job_id] = re.search(r"JobState=(\S+)", info)[1]
+        if "rule_train" in info:
+            assert "gpu" in info, f"training job {job_id} did not request a GPU:\n{info}"
+    assert set(states.values()) == {"COMPLETED"}, states
+    slurm_logs = list((work / ".snakemake/slurm_logs").rglob("*.log"))
+    assert not slurm_logs or all(p.stat().st_size >= 0 for p in slurm_logs)
+
+    local = copy_workflow(tmp_path / "local")
+    run([str(BIN / "snakemake"), "--cores", "2", "--configfile", "config/smoke.yaml"], local)
+    for metrics in sorted((local / SMOKE / "evaluate").rglob("metrics.json")):
+        twin = work / metrics.relative_to(local)
+        assert json.loads(twin.read_text()) == json.loads(metrics.read_text()), twin
+    assert (work / SMOKE / "tables/faceoff.csv").read_text() != ""
+
+
+def test_failed_job_is_retried_reported_and_the_rest_continues(partition: str, tmp_path: Path) -> None:
+    work = copy_workflow(tmp_path / "failing")
+    broken = {
+        "families": {
+            "faceoff": {
+                "pairs": ["A2B"],
+                "run": ["baseline", "broken"],
+                # A crop larger than the prepared frames: the training job fails on purpose.
+                "variants": {"broken": {"crop_size": 48}},
+            }
+        }
+    }
+    (work / "config/broken.yaml").write_text(yaml.safe_dump(broken))
+    cmd = _profile_cmd(partition, "config/broken.yaml")
+    proc = subprocess.run(cmd, cwd=work, env=env(), capture_output=True, text=True, timeout=1200)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert re.search(r"Error in rule train:.*?A2B-broken-s0", out, re.S)
+    assert re.search(r"slurm_logs/rule_train/faceoff_A2B-broken-s0/\d+\.log", out)
+    assert out.count("rule_train/faceoff_A2B-broken-s0") >= 2 and "Trying to restart job" in out  # retries: 1
+    train_log = (work / SMOKE / "logs/train/faceoff/A2B-broken-s0.log").read_text()
+    assert "crop_size 48 is larger than the prepared frames" in train_log
+    # --keep-going (from the profile): the healthy run was still trained and evaluated.
+    assert (work / SMOKE / "evaluate/faceoff/A2B-baseline-s0/metrics.json").is_file()
