@@ -39,3 +39,10 @@ rule prepare:
         ENV
     shell:
         "{params.faceoff} prepare --dataset {wildcards.dataset} --item {wildcards.item} --out {output} > {log} 2>&1"
+
+
+rule prepare_all:
+    """Every item of every dataset in the parameters, used by a family or not
+    (`snakemake prepare_all` checks a newly plugged-in dataset end to end)."""
+    input:
+        [prepared_dir(name, item) for name, ds in config["datasets"].items() for item in ds["items"]],

@@ -1,0 +1,76 @@
+"""The two ways results travel: the reviewer's `dvc pull` and the cluster's `dvc commit` + push.
+
+Both end in a fresh clone where `dvc status` is clean, `dvc repro` runs nothing, the tables and
+figures are byte-identical, and Snakemake (after `snakemake --touch`, which puts the pulled
+files' times back in DAG order) plans no job.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .pipeline import BIN, copy_workflow, run
+
+pytestmark = pytest.mark.slow
+SMOKE = "results/smoke"
+SHARED = ("tables/faceoff.csv", "tables/faceoff.md", "tables/faceoff.tex", "figures/faceoff/losses.png")
+
+
+def _dvc(*args: str) -> list[str]:
+    return [str(BIN / "dvc"), *args]
+
+
+def _project(root: Path, remote: Path) -> Path:
+    """A git + DVC project on the smoke parameters with a local-directory remote."""
+    work = copy_workflow(root, params_override="config/smoke.yaml")
+    run(["git", "init", "-q"], work)
+    run(["git", "config", "user.email", "ci@faceoff.invalid"], work)
+    run(["git", "config", "user.name", "ci"], work)
+    run(_dvc("init", "-q"), work)
+    run(_dvc("remote", "add", "-d", "store", str(remote)), work)
+    run([str(BIN / "faceoff"), "-c", "params.yaml", "synth", "--dataset", "persons"], work)
+    run(_dvc("add", "-q", f"{SMOKE}/raw/persons"), work)
+    return work
+
+
+def _publish(work: Path) -> None:
+    run(["git", "add", "-A"], work)
+    run(["git", "commit", "-q", "-m", "results"], work)
+    run(_dvc("push", "-q"), work)
+
+
+def _check_clone(work: Path, clone_dir: Path) -> str:
+    run(["git", "clone", "-q", str(work), str(clone_dir)], clone_dir.parent)
+    run(_dvc("pull", "-q"), clone_dir)
+    status = run(_dvc("status"), clone_dir).stdout
+    assert "Data and pipelines are up to date" in status, status
+    repro = run(_dvc("repro"), clone_dir).stdout
+    assert "Running stage" not in repro, repro
+    for rel in SHARED:
+        assert (clone_dir / SMOKE / rel).read_bytes() == (work / SMOKE / rel).read_bytes(), rel
+    run([str(BIN / "snakemake"), "--touch", "--cores", "1"], clone_dir)
+    plan = run([str(BIN / "snakemake"), "-n", "--cores", "1"], clone_dir)
+    assert "Nothing to be done" in plan.stdout + plan.stderr, plan.stdout[-3000:]
+    assert (clone_dir / SMOKE / "train/faceoff/A2B-baseline-s0/model.pt").stat().st_size > 0
+    return status
+
+
+def test_reviewer_pulls_results_instead_of_retraining(tmp_path: Path) -> None:
+    work = _project(tmp_path / "author", tmp_path / "remote")
+    run(_dvc("repro"), work)
+    _publish(work)
+    _check_clone(work, tmp_path / "reviewer")
+
+
+def test_cluster_results_are_committed_and_shared(tmp_path: Path) -> None:
+    """Snakemake produced the outputs (as on a cluster); `dvc commit` records them, push shares them."""
+    work = _project(tmp_path / "cluster", tmp_path / "remote")
+    run([str(BIN / "snakemake"), "--cores", "2"], work)
+    status = run(_dvc("status"), work).stdout
+    assert "changed" in status or "new" in status or "modified" in status  # nothing recorded yet
+    run(_dvc("commit", "-f", "-q"), work)
+    assert "Data and pipelines are up to date" in run(_dvc("status"), work).stdout
+    _publish(work)
+    _check_clone(work, tmp_path / "reviewer")
