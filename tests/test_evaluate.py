@@ -221,7 +221,9 @@ def test_copy_input_matches_direct_computation(evaluated: dict[str, Path]) -> No
     assert copy["copy_input"] and copy["A2B"]["l1_gt"] == pytest.approx(m.l1(frames, gt).mean())
     assert copy["cycle_l1"] == 0 and copy["flicker"] == 1 and copy["collapse"] == 1
     assert copy["ssim_input"] == pytest.approx(1.0)
-    assert copy["identity_sim_source"] == pytest.approx(1.0, abs=0.02)
+    # Centred on the pair: the copied input is its own person, on the far side from the target.
+    assert copy["identity_sim_source"] > 0.9 and copy["identity_sim"] < 0
+    assert copy["identity_cos"] > copy["identity_sim"]  # the raw cosine hides that
 
 
 def test_video_and_samples(evaluated: dict[str, Path]) -> None:

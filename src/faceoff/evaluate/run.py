@@ -31,8 +31,10 @@ METRICS = {
     "ssim_gt": "SSIM to the ground truth (higher is better)",
     "ssim_input": "SSIM to the input frame: how much structure the translation keeps",
     "cycle_l1": "mean absolute error of the input translated there and back (lower is better)",
-    "identity_sim": "cosine of the output's face descriptor to the target person's mean descriptor",
-    "identity_sim_source": "cosine of the output's face descriptor to the source person's mean descriptor",
+    "identity_sim": "cosine of the output's dlib descriptor to the target person's mean descriptor, both "
+    "centred on the pair's mean (> 0: closer to the target than to the source person)",
+    "identity_sim_source": "the same centred cosine to the source person's mean descriptor",
+    "identity_cos": "raw cosine of the output's dlib descriptor to the target's mean (near 1 for any face)",
     "landmark_nme": "landmark error on the output vs the source frame / inter-ocular distance (expression)",
     "face_found": "share of outputs on which a face and its landmarks were found",
     "flicker": "frame-to-frame change of the outputs / that of the inputs (1 = as steady as the input)",
@@ -108,6 +110,7 @@ def _score_direction(
     source: PreparedSplit,
     gt: np.ndarray | None,
     refs: dict[str, np.ndarray],
+    center: np.ndarray,
     embed: Embed,
     landmarks: Landmarks,
 ) -> tuple[dict[str, Any], np.ndarray]:
@@ -124,8 +127,9 @@ def _score_direction(
         "n_frames": len(outputs),
         "ssim_input": _mean(m.ssim(outputs, source.frames)),
         "cycle_l1": _mean(m.l1(cycled, source.frames)),
-        "identity_sim": _mean(m.cosine_to_reference(descriptors, refs[tgt])),
-        "identity_sim_source": _mean(m.cosine_to_reference(descriptors, refs[src])),
+        "identity_sim": _mean(m.cosine_to_reference(descriptors, refs[tgt], center)),
+        "identity_sim_source": _mean(m.cosine_to_reference(descriptors, refs[src], center)),
+        "identity_cos": _mean(m.cosine_to_reference(descriptors, refs[tgt])),
         "landmark_nme": _mean(m.landmark_nme(found, source.landmarks)),
         "face_found": sum(p is not None for p in found) / len(found),
         "flicker": _finite(m.flicker(outputs, source.frames)),
@@ -181,7 +185,9 @@ def evaluate_pair(
     result: dict[str, Any] = {"names": {"A": names[0], "B": names[1]}, "copy_input": translate is copy_input}
     outputs = {}
     for d in DIRECTIONS:
-        result[d], outputs[d] = _score_direction(translate, d, sources[d], gts[d], refs, embed, landmarks)
+        result[d], outputs[d] = _score_direction(
+            translate, d, sources[d], gts[d], refs, (refs["A"] + refs["B"]) / 2, embed, landmarks
+        )
     for key in METRICS:
         values = [result[d][key] for d in DIRECTIONS if result[d].get(key) is not None]
         result[key] = float(np.mean(values)) if values else None
