@@ -57,11 +57,28 @@ def _check_clone(work: Path, clone_dir: Path) -> str:
     return status
 
 
-def test_reviewer_pulls_results_instead_of_retraining(tmp_path: Path) -> None:
-    work = _project(tmp_path / "author", tmp_path / "remote")
+@pytest.fixture(scope="module")
+def author(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The author's project after `dvc repro`, committed and pushed."""
+    root = tmp_path_factory.mktemp("author")
+    work = _project(root / "work", root / "remote")
     run(_dvc("repro"), work)
     _publish(work)
-    _check_clone(work, tmp_path / "reviewer")
+    return work
+
+
+def test_reviewer_pulls_results_instead_of_retraining(author: Path, tmp_path: Path) -> None:
+    _check_clone(author, tmp_path / "reviewer")
+
+
+def test_experiment_reruns_only_what_a_parameter_touches(author: Path) -> None:
+    out = run(_dvc("exp", "run", "-S", "families.faceoff.variants.baseline.lambda_cycle=5"), author).stdout
+    assert "Running stage 'train_faceoff@A2B-baseline-0'" in out
+    assert "Running stage 'prepare_persons" not in out and "Running stage 'evaluate_copy" not in out
+    diff = run(_dvc("metrics", "diff", "--all"), author).stdout
+    assert "A2B-baseline-s0/metrics.json" in diff and "l1_gt" in diff
+    plots = run(_dvc("plots", "diff", "-o", "plots-diff"), author)
+    assert (author / "plots-diff" / "index.html").is_file(), plots.stdout
 
 
 def test_cluster_results_are_committed_and_shared(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from faceoff.config.load import read_yaml, validate
 from faceoff.datasets.check import item_inputs, missing_sources
 
 # params.yaml first, then every --configfile, in the order Snakemake merged them.
-CONFIG_FILES = ["params.yaml"] + [str(f) for f in workflow.overwrite_configfiles]
+CONFIG_FILES = ["params.yaml"] + [os.path.relpath(f) for f in workflow.overwrite_configfiles]
 try:
     validate(config, [(Path(f), read_yaml(f)) for f in CONFIG_FILES])
 except ConfigError as exc:
