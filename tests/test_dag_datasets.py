@@ -28,7 +28,9 @@ def test_dry_run_plans_one_prepare_job_per_item(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     datasets = {}
     for name, (kind, items) in DATASETS.items():
-        SYNTH_WRITERS[kind](raw / name, items=items, n_frames=6, size=64, fps=25, seed=0, ground_truth_pairs=[])
+        SYNTH_WRITERS[kind](
+            raw / name, items=items, n_frames=6, size=64, fps=25, seed=0, ground_truth_pairs=[]
+        )
         datasets[name] = {"kind": kind, "source": str(raw / name), "items": items}
     override = {
         "output_dir": str(tmp_path / "results"),

@@ -104,6 +104,17 @@ def test_prepared_crops_hold_the_face_steady(prepared: tuple[Path, dict]) -> Non
     assert np.diff(centres, axis=0).std() < np.diff(frame_offsets, axis=0).std() / 2
 
 
+def test_downscaled_detection_finds_the_same_faces(
+    sources: Path, prepared: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """``detect_size``: the detector sees a 96 px frame; boxes scale back, crops match full-size ones."""
+    report = prepare_person(sources / "A.mp4", "A", tmp_path / "A", _settings(detect_size=96), progress=False)
+    assert report["faces_found"] == N_FRAMES and report["detector_runs"] == N_FRAMES // 3
+    small, full = load_split(tmp_path / "A", "train"), load_split(prepared[0], "train")
+    np.testing.assert_array_equal(small.index, full.index)
+    assert np.abs(small.landmarks.mean(axis=1) - full.landmarks.mean(axis=1)).max() < 3
+
+
 def test_annotations_frames_folder_and_fps(sources: Path, tmp_path: Path) -> None:
     """A frames folder with annotations needs no model; fps resampling keeps source indices."""
     folder = tmp_path / "A"

@@ -72,7 +72,7 @@ def test_reviewer_pulls_results_instead_of_retraining(author: Path, tmp_path: Pa
 
 
 def test_experiment_reruns_only_what_a_parameter_touches(author: Path) -> None:
-    out = run(_dvc("exp", "run", "-S", "families.faceoff.variants.baseline.lambda_cycle=5"), author).stdout
+    out = run(_dvc("exp", "run", "-S", "+families.faceoff.variants.baseline.lambda_cycle=5"), author).stdout
     assert "Running stage 'train_faceoff@A2B-baseline-0'" in out
     assert "Running stage 'prepare_persons" not in out and "Running stage 'evaluate_copy" not in out
     diff = run(_dvc("metrics", "diff", "--all"), author).stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -20,15 +21,25 @@ SMOKE = "results/smoke"
 
 @pytest.fixture(scope="module")
 def partition(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The cluster's partition, chosen the way the README tells users: ``SBATCH_PARTITION``."""
     with slurm_cluster(tmp_path_factory.mktemp("slurm-state")) as name:
-        yield name
+        before = os.environ.get("SBATCH_PARTITION")
+        os.environ["SBATCH_PARTITION"] = name
+        try:
+            yield name
+        finally:
+            if before is None:
+                del os.environ["SBATCH_PARTITION"]
+            else:
+                os.environ["SBATCH_PARTITION"] = before
 
 
-def _profile_cmd(partition: str, *extra: str) -> list[str]:
+def _profile_cmd(*extra: str) -> list[str]:
     """The literal `snakemake --profile slurm`, plus the local cluster's overrides.
 
-    The test node has 2 CPUs, so the profile's multi-core training requests are scaled down;
-    accounting is off here, so job states come from squeue.
+    The test node has 2 CPUs, so the profile's multi-core jobs get one thread each (threads
+    set --cpus-per-task); accounting is off here, so job states come from squeue. The profile's
+    resources (the training rule's GPU) are left as they are.
     """
     return [
         str(BIN / "snakemake"),
@@ -37,11 +48,6 @@ def _profile_cmd(partition: str, *extra: str) -> list[str]:
         "--configfile",
         "config/smoke.yaml",
         *extra,
-        "--default-resources",
-        f"slurm_partition={partition}",
-        "--set-resources",
-        "train:cpus_per_task=1",
-        "evaluate:cpus_per_task=1",
         "--set-threads",
         "train=1",
         "evaluate=1",
@@ -58,7 +64,7 @@ def _job_ids(output: str) -> list[str]:
 
 def test_smoke_dag_runs_as_slurm_jobs(partition: str, tmp_path: Path) -> None:
     work = copy_workflow(tmp_path / "slurm")
-    proc = run(_profile_cmd(partition), work)
+    proc = run(_profile_cmd(), work)
     ids = _job_ids(proc.stdout + proc.stderr)
     # synth 1 + prepare 3 + train 2 + evaluate 2 + copy baselines 2; table/figure/report are local
     assert len(ids) == 10, proc.stderr[-3000:]
@@ -95,7 +101,7 @@ def test_failed_job_is_retried_reported_and_the_rest_continues(partition: str, t
         }
     }
     (work / "config/broken.yaml").write_text(yaml.safe_dump(broken))
-    cmd = _profile_cmd(partition, "config/broken.yaml")
+    cmd = _profile_cmd("config/broken.yaml")
     proc = subprocess.run(cmd, cwd=work, env=env(), capture_output=True, text=True, timeout=1200)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0

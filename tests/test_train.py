@@ -17,9 +17,10 @@ from faceoff.io.atomic import read_json
 from faceoff.train import SettingsError, TrainSettings, get_trainer
 from faceoff.train import cyclegan as cyclegan_module
 from faceoff.train.cyclegan import CycleGANTrainer, train_cyclegan
-from faceoff.train.data import sample_arrays, step_rng
+from faceoff.train.data import DeviceSplit, sample_arrays, step_rng, to_tensors
 from faceoff.train.optim import lr_factor
 from faceoff.train.pool import ImagePool
+from faceoff.train.runtime import Runtime
 from faceoff.train.translator import Translator
 
 TINY = {
@@ -207,10 +208,19 @@ def test_outputs_and_loss_reduction_on_prepared_data(tmp_path: Path) -> None:
     assert (out / "ckpt" / "last.pt").is_file()
 
 
+@pytest.fixture
+def restore_determinism() -> Any:
+    """Deterministic mode is process-wide: switch it back off for the tests that follow."""
+    yield
+    torch.use_deterministic_algorithms(False)
+    torch.backends.cudnn.deterministic = False
+
+
+@pytest.mark.parametrize("deterministic", [False, True])
 def test_resume_reproduces_uninterrupted_run(
-    tmp_path: Path, pair: tuple[PreparedSplit, PreparedSplit]
+    tmp_path: Path, pair: tuple[PreparedSplit, PreparedSplit], deterministic: bool, restore_determinism: None
 ) -> None:
-    s = settings(pool_size=2, batch_size=2, n_layers_D=[2, 3])
+    s = settings(pool_size=2, batch_size=2, n_layers_D=[2, 3], deterministic=deterministic)
     train_cyclegan(s, *pair, tmp_path / "whole", seed=3, progress=False)
     assert train_cyclegan(s, *pair, tmp_path / "split", seed=3, progress=False, stop_after=7)["stopped"]
     assert not (tmp_path / "split" / "model.pt").exists()
@@ -308,3 +318,110 @@ def test_translator_matches_trained_generators(
     np.testing.assert_allclose(out.astype(int), expected.astype(int), atol=1)
     with pytest.raises(ValueError, match="direction"):
         translator.translate("AA", frames)
+
+
+# ---------------------------------------------------------------- fast path
+
+PLAIN = {
+    "amp": False,
+    "channels_last": False,
+    "batch_passes": False,
+    "data_on_device": False,
+    "fused_optimizer": False,
+    "cudnn_benchmark": False,
+    "compile": False,
+}
+
+
+@pytest.mark.parametrize("norm", ["instance", "none"])
+def test_batched_passes_match_separate_ones(pair: tuple[PreparedSplit, PreparedSplit], norm: str) -> None:
+    """Identity passes batched with the translations: the losses and gradients of six separate passes."""
+    trainers = [
+        CycleGANTrainer(
+            settings(norm=norm, batch_size=2, batch_passes=on, amp=False), *pair, seed=0, device="cpu"
+        )
+        for on in (False, True)
+    ]
+    assert [t.rt.batch_passes for t in trainers] == [False, True]
+    a, b = trainers[0].batches(0)
+    results = []
+    for trainer in trainers:
+        terms, _, _ = trainer.generator_losses(a, b)
+        trainer.opt_G.zero_grad()
+        terms["G_total"].backward()
+        grads = [p.grad.clone() for net in (trainer.G_AB, trainer.G_BA) for p in net.parameters()]
+        results.append((terms, grads))
+    (terms0, grads0), (terms1, grads1) = results
+    assert terms0["G_idt"] > 0
+    for key in terms0:
+        torch.testing.assert_close(terms0[key], terms1[key], rtol=1e-5, atol=1e-6)
+    for g0, g1 in zip(grads0, grads1, strict=True):
+        torch.testing.assert_close(g0, g1, rtol=1e-4, atol=1e-6)
+    # A whole step (discriminators see real and fake in one call too) logs the same losses.
+    fresh = [
+        CycleGANTrainer(
+            settings(norm=norm, batch_size=2, batch_passes=on, amp=False), *pair, seed=0, device="cpu"
+        )
+        for on in (False, True)
+    ]
+    torch.testing.assert_close(fresh[0].train_step(0), fresh[1].train_step(0), rtol=1e-5, atol=1e-6)
+
+
+def test_batch_norm_never_batches_passes() -> None:
+    assert Runtime.resolve(settings(norm="batch"), "cpu").batch_passes is False
+    assert Runtime.resolve(settings(norm="instance"), "cpu").batch_passes is True
+
+
+@pytest.mark.parametrize("key", sorted(PLAIN))
+def test_each_fast_path_switch_turns_off(key: str) -> None:
+    """On CUDA every switch is on by default (amp resolved without a GPU here) and each one turns off."""
+    on = Runtime.resolve(settings(amp=True), "cuda")
+    assert on.channels_last and on.batch_passes and on.data_on_device and on.fused_optimizer
+    assert on.cudnn_benchmark and on.amp_dtype is not None and not on.compile
+    off = Runtime.resolve(settings(**{key: False}), "cuda")
+    field = "amp_dtype" if key == "amp" else key
+    assert getattr(off, field) in (False, None)
+    others = {f: getattr(on, f) for f in ("channels_last", "batch_passes", "data_on_device") if f != key}
+    assert all(getattr(off, f) == v for f, v in others.items())
+
+
+def test_cpu_defaults_and_deterministic_mode() -> None:
+    rt = Runtime.resolve(settings(), "cpu")
+    assert (rt.channels_last, rt.data_on_device, rt.fused_optimizer) == (False, False, False)
+    assert rt.batch_passes and rt.precision in ("fp32", "bf16")  # bf16 where the CPU computes it natively
+    assert Runtime.resolve(settings(amp=False), "cpu").precision == "fp32"
+    assert not Runtime.resolve(settings(deterministic=True), "cuda").cudnn_benchmark
+    assert Runtime.resolve(settings(amp=True), "cpu").amp_dtype == torch.bfloat16
+    assert not Runtime.resolve(settings(amp=True), "cpu").grad_scaling
+
+
+def test_device_split_draws_the_host_batches(pair: tuple[PreparedSplit, PreparedSplit]) -> None:
+    """Crop and flip on the device give exactly the host path's batch (same random numbers)."""
+    split = pair[0]
+    stored = DeviceSplit(split, "cpu", chunk=4)
+    for step in range(4):
+        host = to_tensors(*sample_arrays(split, step_rng(0, step, 0), 3, 24, True), "cpu")
+        device = stored.sample(step_rng(0, step, 0), 3, 24, True)
+        assert torch.equal(host.images, device.images) and torch.equal(host.masks, device.masks)
+
+
+def test_plain_and_fast_settings_train(tmp_path: Path, pair: tuple[PreparedSplit, PreparedSplit]) -> None:
+    """Every switch off (the reference computation) and the CPU extras on both train a run."""
+    for name, overrides in (("plain", PLAIN), ("extras", {"channels_last": True, "amp": True})):
+        result = train_cyclegan(
+            settings(steps=2, steps_decay=0, **overrides), *pair, tmp_path / name, seed=0, progress=False
+        )
+        assert result["steps"] == 2 and not result["diverged"]
+
+
+def test_speed_switches_keep_checkpoints_valid(
+    tmp_path: Path, pair: tuple[PreparedSplit, PreparedSplit]
+) -> None:
+    """Switches that change speed, not the objective, may differ on resume; amp (precision) may not."""
+    speed = {k: v for k, v in PLAIN.items() if k != "amp"}
+    for run, overrides, resumed_from in (("speed", speed, 5), ("amp", {"amp": False}, 0)):
+        base = settings(steps=5, steps_decay=1)
+        train_cyclegan(base, *pair, tmp_path / run, seed=0, progress=False, stop_after=5)
+        changed = settings(steps=5, steps_decay=1, **overrides)
+        result = train_cyclegan(changed, *pair, tmp_path / run, seed=0, progress=False)
+        assert result["resumed_from"] == resumed_from

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from faceoff.datasets.person_videos import SourceError, iter_frames
 from faceoff.datasets.prepared import PreparedSplit, save_split
 from faceoff.faces.crop import apply_affine, crop_and_resize, landmark_box, smooth_boxes, square_box
-from faceoff.faces.detect import Detection, make_detector, pick_face
+from faceoff.faces.detect import Detection, Detector, make_detector, pick_face
 from faceoff.faces.landmarks import make_landmarker
 from faceoff.faces.mask import face_mask
 from faceoff.io.atomic import atomic_dir, write_json
@@ -35,6 +36,10 @@ DEFAULTS: dict[str, Any] = {
     "landmarks": "dlib",
     "smooth": 1,
     "detect_every": 1,
+    # Longer side of the frame the detector sees (None: as decoded). MTCNN's cost grows with the
+    # pixels it scans; a talking head stays far above its 20 px smallest face at 128-160 px, but
+    # a small face in a wide shot would be lost, so downscaling is opt-in.
+    "detect_size": None,
 }
 BATCH = 8  # frames per detector call; MTCNN runs several frames far faster than one by one
 
@@ -140,9 +145,8 @@ def _track_faces(
         found: dict[int, list[Detection]] = {}
         if detector is not None and scheduled:
             with timer.step("detect"):
-                found = dict(
-                    zip(scheduled, detector.detect_batch([chunk[k][1] for k in scheduled]), strict=True)
-                )
+                views = _detect(detector, [chunk[k][1] for k in scheduled], settings["detect_size"])
+                found = dict(zip(scheduled, views, strict=True))
             runs += len(scheduled)
         for k, (index, frame) in enumerate(chunk):
             frame_shape = frame.shape
@@ -159,7 +163,7 @@ def _track_faces(
             else:
                 if k not in found and anchor is None:  # lost track: detect now rather than wait
                     with timer.step("detect"):
-                        found[k] = detector.detect(frame)
+                        found[k] = _detect(detector, [frame], settings["detect_size"])[0]
                     runs += 1
                 if k in found:
                     pick = pick_face(found[k], frame.shape)
@@ -185,6 +189,23 @@ def _track_faces(
             indices.append(index)
             landmarks.append(missing if points is None else np.asarray(points, dtype=np.float32))
     return _Track(np.asarray(indices, dtype=np.int64), np.stack(landmarks), frame_shape, several, runs)
+
+
+def _detect(detector: Detector, frames: list[np.ndarray], detect_size: int | None) -> list[list[Detection]]:
+    """Detect on frames downscaled to a longer side of ``detect_size`` (None: as is), boxes in frame px."""
+    views, backs = [], []
+    for frame in frames:
+        height, width = frame.shape[:2]
+        scale = 1.0 if detect_size is None else min(1.0, detect_size / max(height, width))
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        views.append(
+            frame if scale == 1.0 else np.asarray(Image.fromarray(frame).resize(size, Image.BILINEAR))
+        )
+        backs.append((width / size[0], height / size[1]) * 2)
+    return [
+        [Detection(tuple(v * k for v, k in zip(d.box, back, strict=True)), d.score) for d in found]
+        for found, back in zip(detector.detect_batch(views), backs, strict=True)
+    ]
 
 
 def _choose_split(

@@ -1,7 +1,10 @@
 """CycleGAN training (Zhu et al. 2017); every studied variant is a different :class:`TrainSettings`.
 
 Two generators (A->B, B->A) and, on each side, one PatchGAN per ``n_layers_D`` entry. A step
-is one generator update followed by ``n_critic`` updates of every discriminator.
+is one generator update followed by ``n_critic`` updates of every discriminator. With
+``batch_passes`` the two identity passes run in the same batch as the two translations (four
+generator calls instead of six) and each discriminator sees real and fake in one call; instance
+norm treats every sample on its own, so this changes float rounding only.
 
 Outputs in ``out_dir``: model.pt, losses.csv, train.json, samples.png, and ckpt/last.pt for
 resuming. A run whose losses turn NaN/inf stops, keeps its last finite weights and reports
@@ -36,6 +39,7 @@ from faceoff.train.data import (
     STREAM_GP,
     STREAM_POOL,
     Batch,
+    DeviceSplit,
     mask_background,
     sample_batch,
     step_rng,
@@ -46,13 +50,14 @@ from faceoff.train.logging import LossLog, finite_or_none
 from faceoff.train.optim import lr_factor, make_optimizer, set_lr
 from faceoff.train.pool import ImagePool
 from faceoff.train.registry import register_trainer
+from faceoff.train.runtime import SPEED_KEYS, Runtime
 from faceoff.train.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
 LOSSES = ["G_gan", "G_cycle", "G_idt", "G_ssim", "G_total", "D_A", "D_B", "D", "GP"]
 # Settings that do not change what is computed: a checkpoint stays valid when only these differ.
-_OPERATIONAL = ("log_every", "checkpoint_every", "sample_every", "threads")
+_OPERATIONAL = ("log_every", "checkpoint_every", "sample_every", *SPEED_KEYS)
 
 
 @dataclass
@@ -69,7 +74,10 @@ class CycleGANTrainer:
         self, settings: TrainSettings, data_a: PreparedSplit, data_b: PreparedSplit, seed: int, device: str
     ) -> None:
         self.s, self.data, self.seed = settings, (data_a, data_b), seed
-        self.device = torch.device(device)
+        self.rt = Runtime.resolve(settings, device)
+        self.rt.activate()
+        self.device = self.rt.device
+        self.on_device = [self._store(split) for split in self.data]
         torch.manual_seed(seed)
         self.G_AB = self._prepare(build_generator(settings.netG, settings.ngf, settings.norm))
         self.G_BA = self._prepare(build_generator(settings.netG, settings.ngf, settings.norm))
@@ -78,23 +86,41 @@ class CycleGANTrainer:
             [*self.G_AB.parameters(), *self.G_BA.parameters()],
             settings.lr,
             settings.beta1,
+            self.rt.fused_optimizer,
         )
         self.side_A, self.side_B = self._side(), self._side()
         self.gan = AdversarialLoss(settings.gan_mode)
-        self.scaler = torch.amp.GradScaler(
-            self.device.type, enabled=settings.amp and self.device.type == "cuda"
-        )
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.rt.grad_scaling)
         self.log = LossLog(LOSSES, self.device)
         self.step = 0
 
+    def _store(self, split: PreparedSplit) -> DeviceSplit | None:
+        """The split on the device when wanted and it fits; None: batches come from the (mapped) arrays."""
+        if not self.rt.data_on_device:
+            return None
+        if not DeviceSplit.fits(split, self.device):
+            log.info(
+                "training frames (%d MB) stay on the host: too large for the device",
+                split.frames.nbytes >> 20,
+            )
+            return None
+        return DeviceSplit(split, self.device)
+
     def _prepare(self, net: nn.Module) -> nn.Module:
         net = net.to(self.device)
-        return net.to(memory_format=torch.channels_last) if self.s.channels_last else net
+        if self.rt.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        if self.rt.compile:
+            net.compile()  # in place: state_dict keys stay those of the plain module
+        return net
 
     def _side(self) -> _Side:
         s = self.s
         nets = [self._prepare(build_discriminator(n, s.ndf, s.norm)) for n in s.n_layers_D]
-        optimizers = [make_optimizer(s.optimizer, d.parameters(), s.lr_discriminator, s.beta1) for d in nets]
+        optimizers = [
+            make_optimizer(s.optimizer, d.parameters(), s.lr_discriminator, s.beta1, self.rt.fused_optimizer)
+            for d in nets
+        ]
         return _Side(nets, optimizers, ImagePool(s.pool_size))
 
     # ---------------------------------------------------------------- one step
@@ -102,24 +128,65 @@ class CycleGANTrainer:
     def _batch(self, side: int, step: int, substep: int = 0) -> Batch:
         s = self.s
         stream = STREAM_A if side == 0 else STREAM_B
-        batch = sample_batch(
-            self.data[side],
-            self.seed,
-            step,
-            stream,
-            batch_size=s.batch_size,
-            crop=s.crop_size,
-            flip=s.flip,
-            mask_input=s.mask_input,
-            device=self.device,
-            substep=substep,
-        )
-        if s.channels_last:
-            batch.images = batch.images.contiguous(memory_format=torch.channels_last)
+        stored = self.on_device[side]
+        if stored is None:
+            batch = sample_batch(
+                self.data[side],
+                self.seed,
+                step,
+                stream,
+                batch_size=s.batch_size,
+                crop=s.crop_size,
+                flip=s.flip,
+                mask_input=s.mask_input,
+                device=self.device,
+                substep=substep,
+            )
+        else:
+            batch = stored.sample(
+                step_rng(self.seed, step, stream, substep), s.batch_size, s.crop_size, s.flip
+            )
+            if s.mask_input:
+                batch.images = mask_background(batch.images, batch.masks)
+        memory_format = torch.channels_last if self.rt.channels_last else torch.contiguous_format
+        batch.images = batch.images.contiguous(memory_format=memory_format)
         return batch
 
+    def batches(self, step: int, substep: int = 0) -> tuple[Batch, Batch]:
+        """The A and B batches of a step (the data loading a benchmark times on its own)."""
+        return self._batch(0, step, substep), self._batch(1, step, substep)
+
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        return torch.autocast(self.device.type, enabled=self.s.amp)
+        dtype = self.rt.amp_dtype
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+
+    def generator_losses(
+        self, a: Batch, b: Batch
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """The generators' loss terms (and ``total``) and the two fakes, ``fake_b`` and ``fake_a``."""
+        s = self.s
+        identity = bool(s.lambda_identity)
+        with self._autocast():
+            if identity and self.rt.batch_passes:
+                n = a.images.shape[0]
+                fake_b, idt_b = self.G_AB(torch.cat([a.images, b.images])).split(n)
+                fake_a, idt_a = self.G_BA(torch.cat([b.images, a.images])).split(n)
+            else:
+                fake_b, fake_a = self.G_AB(a.images), self.G_BA(b.images)
+                if identity:
+                    idt_b, idt_a = self.G_AB(b.images), self.G_BA(a.images)
+            rec_a, rec_b = self.G_BA(fake_b), self.G_AB(fake_a)
+            g_gan = self._generator_gan(self.side_B, fake_b) + self._generator_gan(self.side_A, fake_a)
+            cyc_a, ssim_a = cycle_loss(rec_a, a.images, s.lambda_cycle, s.lambda_ssim, a.masks, s.mask_weight)
+            cyc_b, ssim_b = cycle_loss(rec_b, b.images, s.lambda_cycle, s.lambda_ssim, b.masks, s.mask_weight)
+            g_cycle, g_ssim = cyc_a + cyc_b, ssim_a + ssim_b
+            g_idt = g_cycle.new_zeros(())
+            if identity:
+                weight = s.lambda_cycle * s.lambda_identity
+                g_idt = identity_loss(idt_b, b.images, weight) + identity_loss(idt_a, a.images, weight)
+            g_total = g_gan + g_cycle + g_ssim + g_idt
+        terms = {"G_gan": g_gan, "G_cycle": g_cycle, "G_idt": g_idt, "G_ssim": g_ssim, "G_total": g_total}
+        return terms, fake_b, fake_a
 
     def train_step(self, step: int) -> torch.Tensor:
         """One generator update and ``n_critic`` discriminator updates; returns the losses (on device)."""
@@ -128,36 +195,23 @@ class CycleGANTrainer:
         set_lr(self.opt_G, s.lr * factor)
         for opt in self.side_A.optimizers + self.side_B.optimizers:
             set_lr(opt, s.lr_discriminator * factor)
-        a, b = self._batch(0, step), self._batch(1, step)
+        a, b = self.batches(step)
 
         discriminators = self.side_A.nets + self.side_B.nets
         for d in discriminators:
             d.requires_grad_(False)
-        with self._autocast():
-            fake_b, fake_a = self.G_AB(a.images), self.G_BA(b.images)
-            rec_a, rec_b = self.G_BA(fake_b), self.G_AB(fake_a)
-            g_gan = self._generator_gan(self.side_B, fake_b) + self._generator_gan(self.side_A, fake_a)
-            cyc_a, ssim_a = cycle_loss(rec_a, a.images, s.lambda_cycle, s.lambda_ssim, a.masks, s.mask_weight)
-            cyc_b, ssim_b = cycle_loss(rec_b, b.images, s.lambda_cycle, s.lambda_ssim, b.masks, s.mask_weight)
-            g_cycle, g_ssim = cyc_a + cyc_b, ssim_a + ssim_b
-            g_idt = g_cycle.new_zeros(())
-            if s.lambda_identity:
-                weight = s.lambda_cycle * s.lambda_identity
-                g_idt = identity_loss(self.G_AB(b.images), b.images, weight) + identity_loss(
-                    self.G_BA(a.images), a.images, weight
-                )
-            g_total = g_gan + g_cycle + g_ssim + g_idt
+        terms, fake_b, fake_a = self.generator_losses(a, b)
         self.opt_G.zero_grad(set_to_none=True)
-        self.scaler.scale(g_total).backward()
+        self.scaler.scale(terms["G_total"]).backward()
         self.scaler.step(self.opt_G)
         self.scaler.update()
         for d in discriminators:
             d.requires_grad_(True)
 
-        d_a = d_b = gp = g_total.new_zeros((), dtype=torch.float32)
+        d_a = d_b = gp = torch.zeros((), device=self.device)
         for critic_step in range(s.n_critic):
             if critic_step:
-                a, b = self._batch(0, step, critic_step), self._batch(1, step, critic_step)
+                a, b = self.batches(step, critic_step)
                 with torch.no_grad(), self._autocast():
                     fake_b, fake_a = self.G_AB(a.images), self.G_BA(b.images)
             rng = step_rng(self.seed, step, STREAM_POOL, critic_step)
@@ -169,10 +223,7 @@ class CycleGANTrainer:
             d_a, d_b, gp = d_a + loss_a, d_b + loss_b, gp + gp_a + gp_b
         d_a, d_b = d_a / s.n_critic, d_b / s.n_critic
         return torch.stack(
-            [
-                t.detach().float()
-                for t in (g_gan, g_cycle, g_idt, g_ssim, g_total, d_a, d_b, (d_a + d_b) / 2, gp / s.n_critic)
-            ]
+            [t.detach().float() for t in (*terms.values(), d_a, d_b, (d_a + d_b) / 2, gp / s.n_critic)]
         )
 
     def _generator_gan(self, side: _Side, fake: torch.Tensor) -> torch.Tensor:
@@ -187,7 +238,11 @@ class CycleGANTrainer:
         losses, penalties = [], []
         for d, opt in zip(side.nets, side.optimizers, strict=True):
             with self._autocast():
-                loss = self.gan.discriminator(d(real), d(fake))
+                if self.rt.batch_passes:
+                    real_scores, fake_scores = d(torch.cat([real, fake])).split(real.shape[0])
+                else:
+                    real_scores, fake_scores = d(real), d(fake)
+                loss = self.gan.discriminator(real_scores, fake_scores)
             penalty = loss.new_zeros(())
             if s.gan_mode == "wgangp":
                 penalty = s.gp_weight * gradient_penalty(d, real.float(), fake.float(), gen)
@@ -291,7 +346,7 @@ def _save_png(path: Path, image: np.ndarray) -> None:
         Image.fromarray(image).save(tmp, format="PNG")
 
 
-@register_trainer("cyclegan")
+@register_trainer("cyclegan", stepper=CycleGANTrainer)
 def train_cyclegan(
     settings: TrainSettings,
     data_a: PreparedSplit,
@@ -308,8 +363,6 @@ def train_cyclegan(
     periodic checkpoints): the hook with which tests check that resuming is exact.
     """
     s = settings
-    if s.threads:
-        torch.set_num_threads(s.threads)
     out = Path(out_dir)
     ckpt_path = out / "ckpt" / "last.pt"
     trainer = CycleGANTrainer(s, data_a, data_b, seed, device)
@@ -386,6 +439,7 @@ def train_cyclegan(
         "wall_time_s": wall,
         "device": str(trainer.device),
         "torch_threads": torch.get_num_threads(),
+        "precision": trainer.rt.precision,
         "diverged": diverged_step is not None,
         "diverged_step": diverged_step,
         "final_losses": finite_or_none(last_row),

@@ -32,16 +32,23 @@ class Batch:
     masks: torch.Tensor  # (B, 1, C, C) float in {0, 1}
 
 
+def draw_crops(
+    rng: np.random.Generator, n: int, size: int, batch_size: int, crop: int, flip: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frame picks (B,), crop offsets (B, 2) as (y, x), and mirror flags (B,): one step's draw."""
+    if crop > size:
+        raise ValueError(f"crop_size {crop} is larger than the prepared frames ({size} px)")
+    picks = rng.integers(0, n, batch_size)
+    offsets = rng.integers(0, size - crop + 1, (batch_size, 2))
+    mirror = rng.random(batch_size) < 0.5 if flip else np.zeros(batch_size, bool)
+    return picks, offsets, mirror
+
+
 def sample_arrays(
     split: PreparedSplit, rng: np.random.Generator, batch_size: int, crop: int, flip: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """Random frames, each randomly cropped to ``crop`` and maybe mirrored, frames and masks alike."""
-    size = split.size
-    if crop > size:
-        raise ValueError(f"crop_size {crop} is larger than the prepared frames ({size} px)")
-    picks = rng.integers(0, len(split), batch_size)
-    offsets = rng.integers(0, size - crop + 1, (batch_size, 2))
-    mirror = rng.random(batch_size) < 0.5 if flip else np.zeros(batch_size, bool)
+    picks, offsets, mirror = draw_crops(rng, len(split), split.size, batch_size, crop, flip)
     frames = np.empty((batch_size, crop, crop, 3), np.uint8)
     masks = np.empty((batch_size, crop, crop), np.uint8)
     for i, (pick, (y, x), m) in enumerate(zip(picks, offsets, mirror, strict=True)):
@@ -51,9 +58,49 @@ def sample_arrays(
     return frames, masks
 
 
+class DeviceSplit:
+    """A split's frames and masks held on the device as uint8; crops and flips happen there.
+
+    Draws the same random numbers as :func:`sample_arrays`, so both give identical batches; the
+    device path only saves the host-side copy and upload of every batch.
+    """
+
+    def __init__(self, split: PreparedSplit, device: torch.device | str, chunk: int = 256) -> None:
+        self.frames = torch.empty(split.frames.shape, dtype=torch.uint8, device=device)
+        self.masks = torch.empty(split.masks.shape, dtype=torch.uint8, device=device)
+        for start in range(0, len(split), chunk):  # chunks: a memory-mapped split is never fully in RAM
+            part = slice(start, start + chunk)
+            self.frames[part].copy_(torch.from_numpy(np.ascontiguousarray(split.frames[part])))
+            self.masks[part].copy_(torch.from_numpy(np.ascontiguousarray(split.masks[part])))
+
+    @staticmethod
+    def fits(split: PreparedSplit, device: torch.device, share: float = 0.25) -> bool:
+        """Whether the split takes at most ``share`` of the device's free memory (always on CPU)."""
+        if device.type != "cuda":
+            return True
+        free, _ = torch.cuda.mem_get_info(device)
+        return split.frames.nbytes + split.masks.nbytes <= share * free
+
+    def sample(self, rng: np.random.Generator, batch_size: int, crop: int, flip: bool) -> Batch:
+        n, size = self.frames.shape[:2]
+        picks, offsets, mirror = draw_crops(rng, n, size, batch_size, crop, flip)
+        grid = np.arange(crop)
+        rows = offsets[:, :1] + grid
+        cols = offsets[:, 1:] + np.where(mirror[:, None], grid[::-1], grid)
+        index = torch.from_numpy(np.concatenate([picks[:, None], rows, cols], 1))
+        index = index.to(self.frames.device, non_blocking=True)  # one small upload, no sync
+        pick, rows_t, cols_t = index[:, :1, None], index[:, 1 : 1 + crop, None], index[:, 1 + crop :][:, None]
+        frames, masks = self.frames[pick, rows_t, cols_t], self.masks[pick, rows_t, cols_t]
+        images = frames.permute(0, 3, 1, 2).float() / 127.5 - 1  # channels_last strides, as it comes
+        return Batch(images, masks.unsqueeze(1).float())
+
+
 def to_tensors(frames: np.ndarray, masks: np.ndarray | None, device: torch.device | str) -> Batch:
     """uint8 (B, H, W, 3) frames and (B, H, W) masks to network tensors on ``device``."""
-    images = torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1
+    hwc = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
+    images = (
+        hwc.permute(0, 3, 1, 2).float().contiguous() / 127.5 - 1
+    )  # NCHW: the memory format is chosen later
     if masks is None:
         mask = torch.ones_like(images[:, :1])
     else:

@@ -51,9 +51,17 @@ class TrainSettings:
     log_every: int = 50
     checkpoint_every: int = 500
     sample_every: int = 0  # 0: samples only at the end
-    amp: bool = False
-    channels_last: bool = False
-    threads: int = 0  # 0: leave torch's default
+    # Speed switches, resolved per device by faceoff.train.runtime. None means "where it helps":
+    # amp on CUDA and on CPUs with native bf16, channels_last on CUDA.
+    amp: bool | None = None  # autocast: bf16 where supported, else (older GPUs) fp16 with a grad scaler
+    channels_last: bool | None = None
+    batch_passes: bool = True  # run the identity passes batched with the translations (instance/no norm)
+    data_on_device: bool = True  # CUDA: frames kept on the GPU as uint8, crop and flip done there
+    fused_optimizer: bool = True  # CUDA: fused Adam kernels
+    cudnn_benchmark: bool = True  # CUDA: autotuned convolutions (ignored when deterministic)
+    compile: bool = False  # torch.compile the networks (slow start, pays off on long GPU runs)
+    deterministic: bool = False  # torch.use_deterministic_algorithms and deterministic cuDNN
+    threads: int = 0  # 0: leave torch's default (one per physical core)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainSettings:

@@ -1,0 +1,339 @@
+"""``faceoff bench``: training and preprocessing speed, measured the same way on a laptop and a GPU.
+
+Training: for every model family with a registered stepper and every crop size, the median
+seconds per step over ``--steps`` steps after ``--warmup`` steps, images per second (A and B
+images), the share of a step spent producing its batches, and peak memory (host RSS; GPU
+memory on CUDA). ``--compare plain,fast`` builds both settings in one process and alternates
+their steps, so that load from other processes hits both alike; the ratio line is what to quote.
+
+A setting is a preset name, optionally followed by ``:key=value`` overrides of TrainSettings,
+e.g. ``plain:batch_passes=true``. Presets: ``plain`` (every fast-path switch off, the reference
+implementation's computation), ``fast`` (the defaults), ``deterministic``.
+
+Preprocessing (``--what prepare``): frames per second of decode + detect + landmarks + crop +
+write on a synthetic 256 px talking-head video, with the per-step breakdown of report.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from faceoff.datasets.prepared import PreparedSplit
+from faceoff.train.registry import STEPPERS, TRAINERS
+from faceoff.train.settings import TrainSettings
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "plain": {
+        "amp": False,
+        "channels_last": False,
+        "batch_passes": False,
+        "data_on_device": False,
+        "fused_optimizer": False,
+        "cudnn_benchmark": False,
+        "compile": False,
+    },
+    "fast": {},
+    "deterministic": {"deterministic": True},
+}
+PREPARE_PRESETS: dict[str, dict[str, Any]] = {
+    "reference": {},  # prepare_person's defaults: the detector on every full-size frame
+    "fast": {"detect_size": 160},  # what talking-head video allows (see prepare.persons.DEFAULTS)
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--what", choices=["train", "prepare"], default="train")
+    parser.add_argument(
+        "--prepare", dest="what", action="store_const", const="prepare", help="= --what prepare"
+    )
+    parser.add_argument("--families", type=_names, help="model families (default: every registered one)")
+    parser.add_argument("--sizes", type=_ints, default=[64, 128, 256], help="crop sizes (default 64,128,256)")
+    parser.add_argument("--ngf", type=int, default=64)
+    parser.add_argument("--ndf", type=int, default=64)
+    parser.add_argument("--netG", default="resnet_9blocks")
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per setting (median reported)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
+    parser.add_argument(
+        "--compare",
+        type=_names,
+        help="settings run interleaved, ratios to the first (train: plain,fast; prepare: reference,fast)",
+    )
+    parser.add_argument("--frames", type=int, default=250, help="prepare: frames of the synthetic video")
+
+
+def run(args: argparse.Namespace) -> int:
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    if args.what == "prepare":
+        _bench_prepare(args)
+    else:
+        _bench_train(args, torch.device(device))
+    return 0
+
+
+# ---------------------------------------------------------------- training
+
+
+@dataclass
+class _Case:
+    label: str
+    stepper: Any
+    seconds: list[float] = field(default_factory=list)
+    data_seconds: list[float] = field(default_factory=list)
+    cpu_seconds: list[float] = field(default_factory=list)
+    rss_mb: float = 0.0
+    step_mb: float = 0.0
+    gpu_mb: float = 0.0
+
+
+def _bench_train(args: argparse.Namespace, device: torch.device) -> None:
+    families = args.families or sorted(STEPPERS)
+    unmeasured = sorted(set(TRAINERS) - set(STEPPERS))
+    if unmeasured:
+        print(f"# no stepper registered, not measured: {', '.join(unmeasured)}")
+    names = args.compare or ["fast"]
+    print(
+        f"# device {device}, torch {torch.__version__}, {args.steps} timed steps after {args.warmup} warm-up"
+    )
+    print("# s/step: median; img/s: A and B images per second; data: share of a step spent making batches")
+    print("# cpu_s: median CPU seconds (all threads) per step: comparable when other jobs share the cores")
+    print("# rss_MB: process peak (all compared settings are resident); step_MB: a step's own peak growth")
+    header = (
+        "family",
+        "setting",
+        "size",
+        "netG",
+        "ngf/ndf",
+        "batch",
+        "precision",
+        "s/step",
+        "cpu_s",
+        "img/s",
+        "data",
+        "rss_MB",
+        "step_MB",
+    )
+    rows: list[tuple[str, ...]] = []
+    ratios: list[str] = []
+    for family in families:
+        if family not in STEPPERS:
+            raise SystemExit(
+                f"no benchmark stepper for family {family!r} (have: {', '.join(sorted(STEPPERS))})"
+            )
+        for size in args.sizes:
+            cases = [_case(family, name, size, args, device) for name in names]
+            _interleave(cases, args.warmup, args.steps, device)
+            for case in cases:
+                rows.append(_row(family, case, size, args, device))
+            base = statistics.median(cases[0].seconds)
+            for case in cases[1:]:
+                ratio = base / statistics.median(case.seconds)
+                ratios.append(
+                    f"ratio {family} {size}px: {case.label} is {ratio:.2f}x as fast as {cases[0].label} "
+                    f"({statistics.median(case.seconds):.3f} vs {base:.3f} s/step)"
+                )
+    if device.type == "cuda":
+        header = (*header, "gpu_MB")
+    _print_table(header, rows)
+    for line in ratios:
+        print(line)
+
+
+def _case(family: str, name: str, size: int, args: argparse.Namespace, device: torch.device) -> _Case:
+    values = {
+        **_setting(name, PRESETS),
+        "netG": args.netG,
+        "ngf": args.ngf,
+        "ndf": args.ndf,
+        "batch_size": args.batch_size,
+        "crop_size": size,
+        "threads": args.threads,
+    }
+    settings = TrainSettings.from_dict({"model": family, **values})
+    data = [_synthetic_split(size + size // 8, seed) for seed in (0, 1)]
+    return _Case(name, STEPPERS[family](settings, *data, seed=0, device=str(device)))
+
+
+def _interleave(cases: list[_Case], warmup: int, steps: int, device: torch.device) -> None:
+    """Alternate the settings step by step; time a step's batches on their own, then the whole step."""
+    for step in range(warmup + steps):
+        for case in cases:
+            case.stepper.rt.activate()
+            _reset_peaks(device)
+            before = _peak_rss_mb()
+            data = _timed(lambda c=case, s=step: c.stepper.batches(s), device)
+            cpu = _cpu_seconds()
+            seconds = _timed(lambda c=case, s=step: c.stepper.train_step(s), device)
+            cpu = _cpu_seconds() - cpu
+            peak = _peak_rss_mb()
+            case.rss_mb = max(case.rss_mb, peak)
+            case.step_mb = max(case.step_mb, peak - before)
+            if device.type == "cuda":
+                case.gpu_mb = max(case.gpu_mb, torch.cuda.max_memory_allocated(device) / 2**20)
+            if step >= warmup:
+                case.seconds.append(seconds)
+                case.data_seconds.append(data)
+                case.cpu_seconds.append(cpu)
+
+
+def _row(
+    family: str, case: _Case, size: int, args: argparse.Namespace, device: torch.device
+) -> tuple[str, ...]:
+    median = statistics.median(case.seconds)
+    row = (
+        family,
+        case.label,
+        str(size),
+        args.netG,
+        f"{args.ngf}/{args.ndf}",
+        str(args.batch_size),
+        case.stepper.rt.precision,
+        f"{median:.3f}",
+        f"{statistics.median(case.cpu_seconds):.3f}",
+        f"{2 * args.batch_size / median:.3g}",
+        f"{statistics.median(case.data_seconds) / median:.1%}",
+        f"{case.rss_mb:.0f}",
+        f"{case.step_mb:.0f}",
+    )
+    return (*row, f"{case.gpu_mb:.0f}") if device.type == "cuda" else row
+
+
+def _timed(fn: Callable[[], Any], device: torch.device) -> float:
+    """Wall seconds of ``fn`` including the device work it queued (the benchmark's only syncs)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _reset_peaks(device: torch.device) -> None:
+    """Start new peak-memory windows: Linux resets VmHWM on writing 5 to clear_refs."""
+    with contextlib.suppress(OSError):  # elsewhere the peak is the process's (ru_maxrss), never reset
+        Path("/proc/self/clear_refs").write_text("5")
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if os.uname().sysname == "Darwin" else peak / 1024  # bytes on macOS, KiB elsewhere
+
+
+def _synthetic_split(size: int, seed: int, n: int = 16) -> PreparedSplit:
+    """Smooth random images: realistic bytes for the data path without rendering faces."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (n, size // 8 + 1, size // 8 + 1, 3), dtype=np.uint8)
+    frames = np.ascontiguousarray(coarse.repeat(8, 1).repeat(8, 2)[:, :size, :size])
+    masks = np.zeros((n, size, size), np.uint8)
+    masks[:, size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1
+    return PreparedSplit(frames, np.zeros((n, 68, 2), np.float32), masks, np.arange(n))
+
+
+# ---------------------------------------------------------------- preprocessing
+
+
+def _bench_prepare(args: argparse.Namespace) -> None:
+    from faceoff.prepare import prepare_person
+    from faceoff.synth import write_person_videos
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = args.compare or ["fast"]
+    with tempfile.TemporaryDirectory(prefix="faceoff-bench-") as tmp:
+        folder = Path(tmp)
+        write_person_videos(folder, ["A"], n_frames=args.frames, size=256)
+        test = max(1, args.frames // 10)
+        base = {"size": 128, "split": {"train": args.frames - test, "test": test}}
+        prepare_person(folder / "A.mp4", "A", folder / "warm", base, progress=False)  # imports, weights
+        print(f"# {args.frames} frames of 256 px synthetic video, torch threads {torch.get_num_threads()}")
+        print("# fps: frames per wall second without model loading; fps/core: per CPU-second used")
+        print("# <step>_ms: wall milliseconds per decoded frame")
+        results = {name: [] for name in names}
+        for repeat in range(2):  # interleaved repeats: load from other processes hits every setting
+            for name in names:
+                settings = {**base, **_setting(name, PREPARE_PRESETS)}
+                cpu = _cpu_seconds()
+                report = prepare_person(
+                    folder / "A.mp4", "A", folder / f"{name}{repeat}", settings, progress=False
+                )
+                cpu = _cpu_seconds() - cpu
+                results[name].append((report, cpu))
+    steps = sorted({k for runs in results.values() for r, _ in runs for k in r["timing_s"]} - {"total"})
+    rows = []
+    fps_of = {}
+    for name, runs in results.items():
+        report, cpu = min(runs, key=lambda run: run[0]["timing_s"]["total"])  # the less disturbed repeat
+        timing = report["timing_s"]
+        work = timing["total"] - timing.get("load_models", 0.0)
+        fps = report["frames_decoded"] / work
+        cores = cpu / timing["total"]
+        fps_of[name] = fps
+        ms = [f"{1000 * timing.get(k, 0.0) / report['frames_decoded']:.1f}" for k in steps]
+        rows.append(
+            (name, str(report["detector_runs"]), f"{fps:.1f}", f"{cores:.2f}", f"{fps / cores:.1f}", *ms)
+        )
+    _print_table(("setting", "detector_runs", "fps", "cores", "fps/core", *(f"{k}_ms" for k in steps)), rows)
+    first = names[0]
+    for name in names[1:]:
+        print(f"ratio prepare: {name} is {fps_of[name] / fps_of[first]:.2f}x as fast as {first}")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _setting(spec: str, presets: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``name[:key=value...]``: a preset and overrides, values read as YAML (true, 3, null)."""
+    name, *overrides = spec.split(":")
+    if name not in presets:
+        raise SystemExit(f"unknown setting {name!r} (presets: {', '.join(presets)})")
+    values = dict(presets[name])
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"{spec!r}: override {item!r} is not key=value")
+        values[key] = yaml.safe_load(value)
+    return values
+
+
+def _names(text: str) -> list[str]:
+    return [part for part in text.split(",") if part]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in _names(text)]
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
