@@ -68,6 +68,16 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("config", help="print the merged parameters, the runs or missing datasets")
     p.add_argument("what", choices=["show", "runs", "check"])
+
+    from faceoff import bench
+
+    p = sub.add_parser(
+        "bench",
+        help="training and preprocessing speed (s/step, img/s, memory; --compare plain,fast)",
+        description=bench.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench.add_arguments(p)
     return parser
 
 
@@ -78,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.command == "bench":  # measures the code, not a configuration: needs no params.yaml
+        from faceoff import bench
+
+        return bench.run(args)
     from faceoff import steps
     from faceoff.config import ConfigError, load_params
 
