@@ -36,6 +36,10 @@ def copy_workflow(dst: Path, params_override: str | None = None) -> Path:
             shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         else:
             shutil.copy2(src, dst / name)
+    # The project's ignore rules (checkpoints and logs stay out of git), less the line that keeps
+    # test outputs out of the project's own history: a test project versions its results.
+    rules = (REPO / ".gitignore").read_text().splitlines()
+    (dst / ".gitignore").write_text("\n".join(r for r in rules if r != "results/smoke/") + "\n")
     if params_override:
         merged = load_params([REPO / "params.yaml", REPO / params_override])
         (dst / "params.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))

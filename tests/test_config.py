@@ -16,7 +16,9 @@ from faceoff.config import (
     resolve_runs,
     split_pair,
 )
+from faceoff.config.resources import train_mem_mb, train_runtime_minutes
 from faceoff.datasets.check import missing_sources
+from faceoff.train import TrainSettings
 
 from .conftest import REPO
 
@@ -58,6 +60,19 @@ def test_variant_overrides_train_settings(tmp_path: Path) -> None:
     assert by_variant["d5"].settings["n_layers_D"] == [5]
     assert by_variant["baseline"].settings["n_layers_D"] == [3]
     assert by_variant["d5"].settings_hash != by_variant["baseline"].settings_hash
+
+
+def test_every_training_setting_can_be_set_in_params(tmp_path: Path) -> None:
+    """The schema knows each TrainSettings field (speed switches included), with its default's type."""
+    defaults = TrainSettings().to_dict()
+    data = {"families": {"faceoff": {"run": ["all"], "variants": {"all": defaults}}}}
+    params = load_params([PARAMS, _override(tmp_path, data)])
+    (run,) = (r for r in resolve_runs(params) if r.pair == "A2B")
+    assert TrainSettings.from_dict(dict(run.settings)) == TrainSettings()
+    switched = {"deterministic": True, "cudnn_benchmark": False, "amp": False, "compile": True}
+    data["families"]["faceoff"]["variants"]["all"] = switched
+    params = load_params([PARAMS, _override(tmp_path, data)])
+    assert {k: resolve_runs(params)[0].settings[k] for k in switched} == switched
 
 
 def test_wrong_type_names_key_and_file(tmp_path: Path) -> None:
@@ -138,3 +153,16 @@ def test_layout_and_pair_names() -> None:
     assert split_pair("1202071", ["071", "054", "120"]) == ("120", "071")
     with pytest.raises(ConfigError, match="0 readings"):
         split_pair("0712999", ["071", "054"])
+
+
+def test_cluster_requests_scale_with_pixels_steps_and_attempts() -> None:
+    paper = get_run(load_params([PARAMS]), "faceoff/A2B-baseline-s0").settings
+    demo = get_run(load_params([PARAMS, REPO / "config/demo.yaml"]), "faceoff/A2B-baseline-s0").settings
+    # 400,000 steps at 256 px: a day-long GPU job; the demo's runs fit in the base request.
+    assert 1600 < train_runtime_minutes(paper) < 1800
+    assert train_runtime_minutes(demo) < 30 and train_mem_mb(demo) < train_mem_mb(paper)
+    assert train_runtime_minutes(paper, attempt=2) >= 2 * train_runtime_minutes(paper)
+    assert train_mem_mb(paper, attempt=2) == 2 * train_mem_mb(paper)
+    bigger = {**paper, "batch_size": 4}
+    assert train_mem_mb(bigger) > train_mem_mb(paper)
+    assert train_runtime_minutes(bigger) > train_runtime_minutes(paper)

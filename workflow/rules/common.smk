@@ -17,6 +17,7 @@ from faceoff.config import (
     split_pair,
 )
 from faceoff.config.load import read_yaml, validate
+from faceoff.config.resources import train_mem_mb, train_runtime_minutes
 from faceoff.datasets.check import item_inputs, missing_sources
 
 # params.yaml first, then every --configfile, in the order Snakemake merged them.
@@ -76,10 +77,11 @@ def train_input(wildcards):
 
 
 def train_runtime(wildcards, attempt):
-    """Minutes: scales with steps and image area (calibrated on one GPU), doubled on retry."""
-    s = run_of(wildcards).settings
-    steps = s["steps"] + s["steps_decay"]
-    return int(10 + steps * (s["crop_size"] / 256) ** 2 * 0.25 / 60 * attempt)
+    return train_runtime_minutes(run_of(wildcards).settings, attempt)
+
+
+def train_mem(wildcards, attempt):
+    return train_mem_mb(run_of(wildcards).settings, attempt)
 
 
 def test_items(wildcards):

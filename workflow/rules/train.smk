@@ -17,7 +17,7 @@ rule train:
         settings=lambda wc: run_of(wc).settings_hash,
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=train_mem,
         runtime=train_runtime,
     conda:
         ENV
