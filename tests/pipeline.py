@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from faceoff.config import load_params
@@ -77,3 +78,8 @@ def files_under(paths: list[Path]) -> set[str]:
         elif path.exists():
             out.add(str(path))
     return out
+
+
+def same_losses(losses_csv: Path) -> pd.DataFrame:
+    """A run's losses.csv without its wall-clock column: what two identical runs must share."""
+    return pd.read_csv(losses_csv).drop(columns="sec_per_step")

@@ -26,11 +26,13 @@ def _override(tmp_path: Path, data: dict) -> Path:
 def test_lists_runs() -> None:
     proc = _faceoff("-c", "params.yaml", "-c", "config/demo.yaml", "config", "runs")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == [
+    runs = proc.stdout.split()
+    assert len(runs) == 12 and runs[:3] == [
         "faceoff/A2B-baseline-s0",
-        "faceoff/A2C-baseline-s0",
-        "faceoff/A2D-baseline-s0",
+        "faceoff/A2B-wgan-s0",
+        "faceoff/A2B-wgangp-s0",
     ]
+    assert all(r.startswith("faceoff/A2B-") and r.endswith("-s0") for r in runs)
 
 
 def test_wrong_type_is_named(tmp_path: Path) -> None:

@@ -40,7 +40,17 @@ def test_shipped_configs_are_valid(extra: list[str]) -> None:
 def test_paper_faceoff_family_is_complete() -> None:
     params = load_params([PARAMS])
     keys = [r.key for r in resolve_runs(params)]
-    assert keys == ["faceoff/A2B-baseline-s0", "faceoff/A2C-baseline-s0", "faceoff/A2D-baseline-s0"]
+    variants = ["baseline", "wgan", "wgangp", "ssim", "mask_weight", "mask_out", "unet", "d5", "double_d"]
+    sweep = ["ssim_w1e4", "ssim_w1e3", "ssim_w1e1"]
+    assert keys == [f"faceoff/{p}-{v}-s0" for p in ("A2B", "A2C", "A2D") for v in variants + sweep]
+    settings = {r.variant: TrainSettings.from_dict(dict(r.settings)) for r in resolve_runs(params)}
+    assert settings["wgan"].gan_mode == "wgan" and settings["wgan"].optimizer == "rmsprop"
+    assert (settings["wgan"].lr, settings["wgan"].n_critic, settings["wgan"].clip_value) == (5e-5, 5, 0.01)
+    assert settings["ssim"].lambda_ssim == 0.01 and settings["double_d"].n_layers_D == (3, 5)
+    assert settings["unet"].netG == "unet_256" and settings["mask_out"].mask_input
+    fam = params["families"]["faceoff"]
+    assert [settings[v].lambda_ssim for v in fam["tables"]["ssim_w"]] == [1e-4, 1e-3, 1e-2, 1e-1]
+    assert fam["loss_figure"] == ["baseline", "double_d", "unet"]
     run = get_run(params, "faceoff/A2C-baseline-s0")
     assert run.items == ("A", "C")
     assert run.settings["netG"] == "resnet_9blocks" and run.settings["crop_size"] == 256
@@ -73,6 +83,19 @@ def test_every_training_setting_can_be_set_in_params(tmp_path: Path) -> None:
     data["families"]["faceoff"]["variants"]["all"] = switched
     params = load_params([PARAMS, _override(tmp_path, data)])
     assert {k: resolve_runs(params)[0].settings[k] for k in switched} == switched
+
+
+@pytest.mark.parametrize(
+    ("data", "where"),
+    [
+        ({"tables": {"sweep": ["baseline", "nope"]}}, "families.faceoff.tables.sweep"),
+        ({"loss_figure": ["nope"]}, "families.faceoff.loss_figure"),
+    ],
+)
+def test_tables_and_figures_name_defined_variants(tmp_path: Path, data: dict, where: str) -> None:
+    bad = _override(tmp_path, {"families": {"faceoff": data}})
+    with pytest.raises(ConfigError, match=f"{where}: variant 'nope' is not defined"):
+        load_params([PARAMS, bad])
 
 
 def test_wrong_type_names_key_and_file(tmp_path: Path) -> None:

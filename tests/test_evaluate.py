@@ -16,6 +16,7 @@ from faceoff.datasets.prepared import PreparedSplit, load_split, save_split
 from faceoff.evaluate import build_table, copy_input, evaluate_pair, summary_table, write_table
 from faceoff.evaluate import metrics as m
 from faceoff.evaluate.run import translate_all
+from faceoff.evaluate.table import variant_table
 from faceoff.faces.identity import DlibFaceEmbedder
 from faceoff.faces.landmarks import LandmarkFinder
 from faceoff.io.atomic import read_json
@@ -251,3 +252,25 @@ def test_tables(evaluated: dict[str, Path], tmp_path: Path) -> None:
     assert summary["variant"].tolist() == ["swap", "copy input"] and summary["runs"].tolist() == [1, 1]
     with pytest.raises(FileNotFoundError, match="missing-run"):
         build_table({"missing-run": tmp_path / "nope.json"})
+
+
+def test_sweep_table_shows_the_swept_setting_beside_its_scores() -> None:
+    """A variant table keeps the given variants, in order, with the settings that vary as columns."""
+    df = pd.DataFrame(
+        {
+            "run": ["A2B-a-s0", "A2C-a-s0", "A2B-b-s0", "A2B-c-s0", "A2B-copy"],
+            "pair": ["A2B", "A2C", "A2B", "A2B", "A2B"],
+            "variant": ["a", "a", "b", "c", "copy input"],
+            "seed": [0, 0, 0, 0, None],
+            "l1_gt": [0.1, 0.2, 0.3, 0.4, 0.5],
+        }
+    )
+    settings = {
+        "c": {"lambda_ssim": 0.1, "ngf": 8, "n_layers_D": [3]},
+        "a": {"lambda_ssim": 1e-4, "ngf": 8, "n_layers_D": [3, 5]},
+    }
+    table = variant_table(df, settings)
+    assert table["run"].tolist() == ["A2B-c-s0", "A2B-a-s0", "A2C-a-s0"]
+    assert table.columns.tolist()[:6] == ["run", "pair", "variant", "lambda_ssim", "n_layers_D", "seed"]
+    assert table["lambda_ssim"].tolist() == [0.1, 1e-4, 1e-4] and "ngf" not in table
+    assert table["l1_gt"].tolist() == [0.4, 0.1, 0.2]

@@ -32,7 +32,15 @@ def test_batch_norm_changes_counts() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "size"), [("resnet_6blocks", 32), ("resnet_9blocks", 36), ("unet_128", 128), ("unet_256", 256)]
+    ("name", "size"),
+    [
+        ("resnet_6blocks", 32),
+        ("resnet_9blocks", 36),
+        ("unet_32", 96),
+        ("unet_64", 64),
+        ("unet_128", 128),
+        ("unet_256", 256),
+    ],
 )
 def test_generators_keep_shape_and_range(name: str, size: int) -> None:
     net = build_generator(name, ngf=4)

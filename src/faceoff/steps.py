@@ -249,40 +249,66 @@ def _family_rows(params: Params, family: str) -> tuple[dict[str, Path], dict[str
 
 
 def table(args: argparse.Namespace, params: Params) -> None:
-    """The family table (one row per run plus the copy-input rows) in CSV, Markdown and LaTeX."""
-    from faceoff.evaluate.table import build_table, write_table
+    """The family table (one row per run plus the copy-input rows), its per-variant summary and
+    the family's extra tables (``families.<family>.tables``: name -> variants), each in CSV,
+    Markdown and LaTeX. An extra table lists the variants that were run; none run, none written.
+    """
+    from faceoff.config.layout import TABLE_FORMATS
+    from faceoff.evaluate.table import build_table, summary_table, variant_table, write_table
+    from faceoff.io.atomic import atomic_dir
 
     metrics, extra = _family_rows(params, args.family)
     df = build_table(metrics, extra)
-    csv, md, tex = Layout.of(params).tables(args.family)
-    write_table(df, csv=csv, md=md, tex=tex)
+    layout = Layout.of(params)
+    write_table(df, *layout.tables(args.family))
+    views = {"summary": summary_table(df)}
+    settings = {run.variant: run.settings for run in resolve_runs(params, args.family)}
+    for name, variants in params["families"][args.family].get("tables", {}).items():
+        ran = {v: settings[v] for v in variants if v in settings}
+        if ran:
+            views[name] = variant_table(df, ran)
+        else:
+            log.info("table %s/%s skipped: none of its variants (%s) is run", args.family, name, variants)
+    with atomic_dir(layout.table_folder(args.family)) as folder:  # no table of a removed sweep lingers
+        for name, view in views.items():
+            write_table(view, *(folder / f"{name}.{ext}" for ext in TABLE_FORMATS))
 
 
 def figure(args: argparse.Namespace, params: Params) -> None:
-    """Loss curves of every run and a comparison grid of fixed test frames."""
+    """The family's figures, written into one folder (atomically, as a whole).
+
+    ``losses.png``: generator, discriminator and cycle losses of the variants named in
+    ``families.<family>.loss_figure`` (every variant when unset), on the first pair;
+    ``comparison-<pair>.png``: fixed test frames (rows), the input and each variant's output.
+    """
     from faceoff.evaluate.run import center_crop
+    from faceoff.io.atomic import atomic_dir
     from faceoff.plots import comparison_figure, loss_curves
 
     layout = Layout.of(params)
     runs = resolve_runs(params, args.family)
-    losses, comparison = layout.figures(args.family)
-    loss_curves({r.id: layout.train(r.family, r.id) / "losses.csv" for r in runs}, losses)
-    rows = []
-    for pair in sorted({r.pair for r in runs}):
-        pair_runs = [r for r in runs if r.pair == pair]
-        a = pair_runs[0].items[0]
-        crop = pair_runs[0].settings["crop_size"]
-        test_a = center_crop(load_split(layout.prepared(pair_runs[0].dataset, a), "test"), crop)
-        picks = np.linspace(0, len(test_a) - 1, num=min(4, len(test_a))).astype(int)
-        frames = test_a.frames[picks]
-        outputs = {
-            r.variant: _translator(layout.train(r.family, r.id) / "model.pt", "cpu")(
-                "AB", frames, test_a.masks[picks]
+    pairs = list(dict.fromkeys(r.pair for r in runs))
+    chosen = params["families"][args.family].get("loss_figure") or [r.variant for r in runs]
+    curves = [r for r in runs if r.pair == pairs[0] and r.variant in chosen] or runs
+    with atomic_dir(layout.figures(args.family)) as folder:
+        loss_curves(
+            {r.id: layout.train(r.family, r.id) / "losses.csv" for r in curves}, folder / "losses.png"
+        )
+        for pair in pairs:
+            pair_runs = [r for r in runs if r.pair == pair]
+            crop = pair_runs[0].settings["crop_size"]
+            test_a = center_crop(
+                load_split(layout.prepared(pair_runs[0].dataset, pair_runs[0].items[0]), "test"), crop
             )
-            for r in pair_runs
-        }
-        rows.append((pair, frames, outputs))
-    comparison_figure(rows, comparison)
+            picks = np.linspace(0, len(test_a) - 1, num=min(4, len(test_a))).astype(int)
+            frames = test_a.frames[picks]
+            outputs = {
+                r.id.removeprefix(f"{pair}-"): _translator(layout.train(r.family, r.id) / "model.pt", "cpu")(
+                    "AB", frames, test_a.masks[picks]
+                )
+                for r in pair_runs
+            }
+            comparison_figure([(pair, frames, outputs)], folder / f"comparison-{pair}.png")
 
 
 def report(args: argparse.Namespace, params: Params) -> None:
@@ -297,7 +323,8 @@ def report(args: argparse.Namespace, params: Params) -> None:
             {
                 "family": family,
                 "table": layout.tables(family)[1],
-                "figures": layout.figures(family),
+                "extra_tables": sorted(layout.table_folder(family).glob("*.csv")),
+                "figures": sorted(layout.figures(family).glob("*.png")),
                 "runs": [
                     {
                         "id": r.id,

@@ -114,7 +114,8 @@ def family_figure_inputs(wildcards):
 def report_inputs(wildcards):
     files = []
     for family in config["families"]:
-        files += [str(p) for p in LAYOUT.tables(family)] + [str(p) for p in LAYOUT.figures(family)]
+        files += [str(p) for p in LAYOUT.tables(family)]
+        files += [str(LAYOUT.table_folder(family)), str(LAYOUT.figures(family))]
         runs = family_runs(family)
         files += [f"{OUT}/evaluate/{r.family}/{r.id}/faceoff.mp4" for r in runs]
     return files

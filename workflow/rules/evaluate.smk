@@ -54,6 +54,7 @@ rule table:
         csv=f"{OUT}/tables/{{family}}.csv",
         md=f"{OUT}/tables/{{family}}.md",
         tex=f"{OUT}/tables/{{family}}.tex",
+        views=directory(f"{OUT}/tables/{{family}}"),
     log:
         f"{LOGS}/table/{{family}}.log",
     params:
@@ -68,8 +69,7 @@ rule figure:
     input:
         family_figure_inputs,
     output:
-        losses=f"{OUT}/figures/{{family}}/losses.png",
-        comparison=f"{OUT}/figures/{{family}}/comparison.png",
+        directory(f"{OUT}/figures/{{family}}"),
     log:
         f"{LOGS}/figure/{{family}}.log",
     params:

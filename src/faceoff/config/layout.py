@@ -5,8 +5,9 @@
 <output_dir>/train/<family>/<run>/          model.pt, losses.csv, train.json, samples.png
 <output_dir>/evaluate/<family>/<run>/       metrics.json, faceoff.mp4, samples.png
 <output_dir>/evaluate/<family>/<pair>-copy/ the "copy input" baseline
-<output_dir>/tables/<family>.{csv,md,tex}   the family table
-<output_dir>/figures/<family>/              loss curves, comparison grids
+<output_dir>/tables/<family>.{csv,md,tex}   the family table (one row per run)
+<output_dir>/tables/<family>/               its summary and the family's extra tables (sweeps)
+<output_dir>/figures/<family>/              loss curves, one comparison grid per pair
 <output_dir>/report.html
 """
 
@@ -20,7 +21,6 @@ from typing import Any
 TRAIN_OUTPUTS = ("model.pt", "losses.csv", "train.json", "samples.png")
 EVAL_OUTPUTS = ("metrics.json", "faceoff.mp4", "samples.png")
 TABLE_FORMATS = ("csv", "md", "tex")
-FIGURES = ("losses.png", "comparison.png")
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,13 @@ class Layout:
     def tables(self, family: str) -> list[Path]:
         return [self.root / "tables" / f"{family}.{ext}" for ext in TABLE_FORMATS]
 
-    def figures(self, family: str) -> list[Path]:
-        return [self.root / "figures" / family / name for name in FIGURES]
+    def table_folder(self, family: str) -> Path:
+        """The family's summary and extra tables, ``<name>.{csv,md,tex}`` each."""
+        return self.root / "tables" / family
+
+    def figures(self, family: str) -> Path:
+        """The family's figures: ``losses.png`` and ``comparison-<pair>.png``."""
+        return self.root / "figures" / family
 
     @property
     def report(self) -> Path:

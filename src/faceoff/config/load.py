@@ -132,9 +132,12 @@ def _check_references(
                 messages.append(
                     f"{_origin(path, layers)}: {'.'.join(path)}: {exc} of dataset {family['dataset']!r}"
                 )
-        for variant in family.get("run", []):
+        named = [("run", v) for v in family.get("run", [])]
+        named += [("loss_figure", v) for v in family.get("loss_figure", [])]
+        named += [(f"tables.{t}", v) for t, vs in (family.get("tables") or {}).items() for v in vs]
+        for key, variant in named:
             if variant not in family.get("variants", {}):
-                path = [*where, "run"]
+                path = [*where, *key.split(".")]
                 messages.append(
                     f"{_origin(path, layers)}: {'.'.join(path)}: variant {variant!r} is not defined in "
                     f"{'.'.join([*where, 'variants'])}"

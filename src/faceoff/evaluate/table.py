@@ -73,6 +73,26 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     return summary.reset_index()
 
 
+def variant_table(df: pd.DataFrame, settings: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """The rows of ``df`` whose variant is a key of ``settings`` (in that order), for a sweep table.
+
+    The settings that differ between those variants come first as columns, so a sweep shows
+    the swept value next to its scores.
+    """
+    order = list(settings)
+    rows = df[df["variant"].isin(order)].copy()
+    varying = sorted(
+        key
+        for key in set().union(*(s.keys() for s in settings.values()))
+        if len({repr(s.get(key)) for s in settings.values()}) > 1
+    )
+    for position, key in enumerate(varying):
+        values = {variant: settings[variant].get(key) for variant in order}
+        rows.insert(ID_COLUMNS.index("variant") + 1 + position, key, rows["variant"].map(values))
+    rank = {variant: i for i, variant in enumerate(order)}
+    return rows.sort_values(["variant", "pair"], key=lambda c: c.map(rank) if c.name == "variant" else c)
+
+
 def to_markdown(df: pd.DataFrame) -> str:
     return (
         df.astype(object).where(df.notna(), None).to_markdown(index=False, floatfmt=".4g", missingval="-")

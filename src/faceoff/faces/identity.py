@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from faceoff.faces.detect import DlibHOGDetector, pick_face
-from faceoff.faces.landmarks import DlibLandmarker
+from faceoff.faces.landmarks import DlibLandmarker, shipped_dlib_model
 
 MIN_SIDE = 150  # dlib aligns faces to 150 px chips; smaller images are upsampled first
 
@@ -18,11 +18,8 @@ class DlibFaceEmbedder:
 
     def __init__(self) -> None:
         import dlib
-        import face_recognition_models
 
-        self._model = dlib.face_recognition_model_v1(
-            face_recognition_models.face_recognition_model_location()
-        )
+        self._model = dlib.face_recognition_model_v1(shipped_dlib_model("face_recognition_model_location"))
         self._landmarker = DlibLandmarker()
         self._detector = DlibHOGDetector(upsample=0)
 

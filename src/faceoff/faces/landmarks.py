@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,14 +24,23 @@ def _dlib_rect(box: Box) -> Any:  # dlib has no type stubs
     return dlib.rectangle(int(x0), int(y0), int(x1) - 1, int(y1) - 1)
 
 
+def shipped_dlib_model(locator: str) -> str:
+    """Path of a dlib model file shipped in face_recognition_models, e.g.
+    ``shipped_dlib_model("pose_predictor_model_location")``; the package imports the deprecated
+    pkg_resources, whose warning would otherwise clutter every step's log."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        import face_recognition_models
+    return getattr(face_recognition_models, locator)()
+
+
 class DlibLandmarker:
     """dlib's ensemble-of-regression-trees predictor (shipped in face_recognition_models)."""
 
     def __init__(self) -> None:
         import dlib
-        import face_recognition_models
 
-        self._predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+        self._predictor = dlib.shape_predictor(shipped_dlib_model("pose_predictor_model_location"))
 
     def shape(self, image: np.ndarray, box: Box) -> Any:  # dlib.full_object_detection
         """The raw dlib shape, which the identity embedder needs."""

@@ -16,12 +16,21 @@ GeneratorFactory = Callable[[int, str], nn.Module]
 GENERATORS: dict[str, GeneratorFactory] = {
     "resnet_6blocks": lambda ngf, norm: ResnetGenerator(6, ngf, norm),
     "resnet_9blocks": lambda ngf, norm: ResnetGenerator(9, ngf, norm),
+    "unet_32": lambda ngf, norm: UnetGenerator(5, ngf, norm),  # small demo crops (multiples of 32)
+    "unet_64": lambda ngf, norm: UnetGenerator(6, ngf, norm),
     "unet_128": lambda ngf, norm: UnetGenerator(7, ngf, norm),
     "unet_256": lambda ngf, norm: UnetGenerator(8, ngf, norm),
 }
 
 # Input sides must be multiples of these (stride-2 stages of each generator).
-SIZE_MULTIPLE = {"resnet_6blocks": 4, "resnet_9blocks": 4, "unet_128": 128, "unet_256": 256}
+SIZE_MULTIPLE = {
+    "resnet_6blocks": 4,
+    "resnet_9blocks": 4,
+    "unet_32": 32,
+    "unet_64": 64,
+    "unet_128": 128,
+    "unet_256": 256,
+}
 
 
 def register_generator(name: str, factory: GeneratorFactory, size_multiple: int) -> None:

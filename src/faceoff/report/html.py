@@ -115,7 +115,8 @@ def write_report(out_html: str | os.PathLike[str], title: str, sections: Sequenc
     """Write the report, one section per family.
 
     Each section is a mapping with ``family`` and optionally ``table`` (DataFrame or path of the
-    CSV/Markdown/LaTeX table), ``figures`` (image paths) and ``runs``: mappings with ``id`` and
+    CSV/Markdown/LaTeX table), ``extra_tables`` (CSV paths: sweeps and other views), ``figures``
+    (image paths) and ``runs``: mappings with ``id`` and
     optionally ``video``, ``samples`` (paths) and ``params`` (the run's settings). Files that do
     not exist are named in the page instead of leaving broken links.
     """
@@ -128,6 +129,9 @@ def write_report(out_html: str | os.PathLike[str], title: str, sections: Sequenc
         body.append(f'<section id="{_anchor(family)}"><h2>{escape(family)}</h2>')
         if section.get("table") is not None:
             body.append(_table_html(section["table"]))
+        for extra in section.get("extra_tables", ()):
+            if Path(extra).stem != "summary":  # the summary is already under the family table
+                body.append(f"<h3>{escape(Path(extra).stem)}</h3>" + _frame_html(pd.read_csv(extra)))
         if section.get("figures"):
             body.append("<h3>Figures</h3>")
             body += [_image(p, base, Path(p).stem) for p in section["figures"]]

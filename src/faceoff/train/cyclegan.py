@@ -419,6 +419,14 @@ def train_cyclegan(
                 if at_ckpt or done == s.total_steps:
                     save_checkpoint(ckpt_path, trainer.state_dict(elapsed + time.perf_counter() - run_start))
                     trainer.log.write_csv(out / "losses.csv")
+                    if bar.disable:  # a log file (Snakemake, SLURM) gets a line per checkpoint instead
+                        log.info(
+                            "%s: step %d/%d, %.3f s/step",
+                            out.name,
+                            done,
+                            s.total_steps,
+                            window_rates[-1] if window_rates else float("nan"),
+                        )
             if s.sample_every and done % s.sample_every == 0:
                 _save_png(out / "samples" / f"step_{done:08d}.png", trainer.samples())
             if stop_after is not None and done >= stop_after:
