@@ -156,3 +156,21 @@ def test_dvc_add_in_a_dvc_repository(jaffe_dir: Path, tmp_path: Path) -> None:
 def test_no_dvc_repository_is_a_message_not_a_failure(jaffe_dir: Path, tmp_path: Path) -> None:
     report = ingest("jaffe", jaffe_dir, tmp_path / "jaffe")
     assert not report["dvc"]["added"] and "no DVC repository" in report["dvc"]["reason"]
+
+
+def test_cli_ingests_a_zip_of_person_videos_in_a_top_folder(tmp_path: Path) -> None:
+    """`faceoff ingest videos`: a top folder and macOS debris around the videos are not persons."""
+    from faceoff.cli import main
+    from faceoff.synth.formats import SYNTH_WRITERS
+
+    videos = tmp_path / "persons"
+    SYNTH_WRITERS["person_videos"](
+        videos, items=["A", "B"], n_frames=8, size=48, fps=25, seed=0, ground_truth_pairs=[]
+    )
+    archive = _zip(tmp_path / "persons.zip", videos, prefix="persons/")
+    with zipfile.ZipFile(archive, "a") as zf:
+        zf.writestr("__MACOSX/persons/._A.mp4", b"resource fork")
+    dest = tmp_path / "raw"
+    assert main(["ingest", "videos", str(archive), "--dest", str(dest), "--no-dvc"]) == 0
+    assert (dest / "A.mp4").is_file() and (dest / "B.mp4").is_file()
+    assert ingest("person_videos", dest, dest, dvc=False)["layout"]["items"] == ["A", "B"]

@@ -75,7 +75,7 @@ def test_prepare_end_to_end(prepared: tuple[Path, dict]) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["report.json", "test", "train"]
     assert json.loads((out / "report.json").read_text()) == report
     assert report["frames_decoded"] == report["faces_found"] == N_FRAMES
-    assert report["frames_dropped"] == {"no_face": 0, "outside_split": N_FRAMES - 28}
+    assert report["frames_dropped"] == {"no_face": 0, "outside_split": N_FRAMES - 28, "unreadable": 0}
     assert report["detector_runs"] == N_FRAMES // 3  # tracked in between
     assert report["split"]["train"] == 20 and report["split"]["test"] == 8 and not report["split"]["shrunk"]
     assert {"decode", "detect", "landmarks", "crop", "mask", "write", "total"} <= set(report["timing_s"])
@@ -141,6 +141,29 @@ def test_annotations_frames_folder_and_fps(sources: Path, tmp_path: Path) -> Non
     )
     assert report["frames_decoded"] == N_FRAMES // 2
     assert load_split(tmp_path / "half", "test").index[-1] == N_FRAMES - 2
+
+
+def test_unreadable_images_in_a_frames_folder_are_skipped_and_counted(sources: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "A"
+    folder.mkdir()
+    for index, frame in enumerate(_astronaut_frames(12)):
+        Image.fromarray(frame).save(folder / f"frame_{index}.png")
+    (folder / "frame_4.png").write_bytes(b"")  # zero bytes
+    (folder / "frame_7.png").write_bytes((folder / "frame_7.png").read_bytes()[:200])  # truncated
+    (tmp_path / "A.landmarks.npy").write_bytes((sources / "A.landmarks.npy").read_bytes())
+    settings = _settings(detector="annotations", landmarks="annotations", split={"train": 6, "test": 4})
+    report = prepare_person(folder, "A", tmp_path / "out", settings, progress=False)
+    assert report["frames_decoded"] == 10 and report["frames_dropped"]["unreadable"] == 2
+    kept = np.concatenate([load_split(tmp_path / "out", name).index for name in ("train", "test")])
+    assert 4 not in kept and 7 not in kept and len(kept) == 10
+
+    broken = tmp_path / "B"
+    broken.mkdir()
+    (broken / "frame_0.png").write_bytes(b"not an image")
+    (tmp_path / "B.landmarks.npy").write_bytes((sources / "A.landmarks.npy").read_bytes())
+    with pytest.raises(PrepareError, match="not a single frame could be decoded"):
+        prepare_person(broken, "B", tmp_path / "outB", settings, progress=False)
+    assert not (tmp_path / "outB").exists()
 
 
 def test_find_person_sources(tmp_path: Path) -> None:

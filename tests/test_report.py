@@ -40,11 +40,16 @@ def test_report_links_existing_files(tmp_path: Path) -> None:
     tables = [root / "tables" / f"faceoff.{ext}" for ext in ("csv", "md", "tex")]
     write_table(df, *tables)
 
+    sweep = root / "tables" / "faceoff" / "ssim_w.csv"
+    write_table(df.assign(lambda_ssim=[0.001, None]), sweep)
+
     out = root / "report.html"
     sections = [
         {
             "family": "faceoff",
             "table": tables[1],
+            "extra_tables": [sweep],
+            "variants": {"base": {"lambda_ssim": 0.001}},
             "figures": [
                 root / "figures" / "faceoff" / "losses.png",
                 root / "figures" / "faceoff" / "gone.png",
@@ -52,6 +57,7 @@ def test_report_links_existing_files(tmp_path: Path) -> None:
             "runs": [
                 {
                     "id": "A2B-base s0",
+                    "variant": "base",
                     "video": run_dir / "faceoff.mp4",
                     "samples": run_dir / "samples.png",
                     "params": {"lr": 0.0002, "n_layers_D": [3]},
@@ -68,3 +74,5 @@ def test_report_links_existing_files(tmp_path: Path) -> None:
     assert "<video" in page and "copy input" in page and "Mean over pairs per variant" in page
     assert "n_layers_D" in page and "[3]" in page and "<dt>l1_gt</dt>" in page
     assert "missing: " in page and "gone.png" in page
+    assert "<h3>ssim_w</h3>" in page and "<th>lambda_ssim</th>" in page  # the sweep table, inline
+    assert "<h4>base</h4><p><code>{&quot;lambda_ssim&quot;: 0.001}</code></p>" in page  # runs by variant

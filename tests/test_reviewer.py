@@ -7,6 +7,7 @@ files' times back in DAG order) plans no job.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -75,8 +76,10 @@ def test_experiment_reruns_only_what_a_parameter_touches(author: Path) -> None:
     out = run(_dvc("exp", "run", "-S", "+families.faceoff.variants.baseline.lambda_cycle=5"), author).stdout
     assert "Running stage 'train_faceoff@A2B-baseline-0'" in out
     assert "Running stage 'prepare_persons" not in out and "Running stage 'evaluate_copy" not in out
-    diff = run(_dvc("metrics", "diff", "--all"), author).stdout
-    assert "A2B-baseline-s0/metrics.json" in diff and "l1_gt" in diff
+    diff = json.loads(run(_dvc("metrics", "diff", "--json"), author).stdout)
+    changed = diff[f"{SMOKE}/evaluate/faceoff/A2B-baseline-s0/metrics.json"]["l1_gt"]
+    assert changed["old"] != changed["new"]  # the experiment's effect on the run it touched
+    assert not any(path.startswith(f"{SMOKE}/evaluate/faceoff/A2B-copy") for path in diff)
     plots = run(_dvc("plots", "diff", "-o", "plots-diff"), author)
     assert (author / "plots-diff" / "index.html").is_file(), plots.stdout
 

@@ -325,9 +325,11 @@ def report(args: argparse.Namespace, params: Params) -> None:
                 "table": layout.tables(family)[1],
                 "extra_tables": sorted(layout.table_folder(family).glob("*.csv")),
                 "figures": sorted(layout.figures(family).glob("*.png")),
+                "variants": params["families"][family]["variants"],
                 "runs": [
                     {
                         "id": r.id,
+                        "variant": r.variant,
                         "video": layout.evaluate(family, r.id) / "faceoff.mp4",
                         "samples": layout.evaluate(family, r.id) / "samples.png",
                         "params": dict(r.settings),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -15,6 +16,7 @@ from faceoff.datasets.registry import DatasetError, DatasetKind, register
 from faceoff.io.video import VIDEO_EXTENSIONS, probe_fps, read_frames
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+log = logging.getLogger(__name__)
 
 
 class SourceError(DatasetError):
@@ -56,12 +58,20 @@ def frame_files(folder: Path) -> list[Path]:
 
 
 def iter_frames(path: str | os.PathLike[str], fps: float | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(source frame index, RGB frame)``; ``fps`` resamples videos (folders have no rate)."""
+    """Yield ``(source frame index, RGB frame)``; ``fps`` resamples videos (folders have no rate).
+
+    An unreadable image in a frames folder is skipped with a warning (its index is missing).
+    """
     path = Path(path)
     if path.is_dir():
         for index, file in enumerate(frame_files(path)):
-            with Image.open(file) as image:
-                yield index, np.asarray(image.convert("RGB"))
+            try:
+                with Image.open(file) as image:
+                    frame = np.asarray(image.convert("RGB"))
+            except (OSError, ValueError) as exc:  # truncated, zero-byte, not an image
+                log.warning("%s: unreadable frame skipped (%s)", file, exc)
+                continue
+            yield index, frame
         return
     # Resampling here rather than in read_frames keeps the source index of every kept frame.
     step = 1.0 if fps is None else max(1.0, probe_fps(path) / fps)
@@ -104,12 +114,20 @@ def validate(source: Path) -> dict[str, Any]:
     items = sorted(
         p.stem if p.is_file() else p.name
         for p in source.iterdir()
-        if (p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS) or (p.is_dir() and p.name != "groundtruth")
+        if not p.name.startswith((".", "__"))  # .DS_Store, __MACOSX/
+        and ((p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS) or (p.is_dir() and _holds_frames(p)))
     )
     if not items:
         exts = "/".join(e.lstrip(".") for e in VIDEO_EXTENSIONS)
         raise SourceError(f"{source}: no <person>.{{{exts}}} video or <person>/ frames folder")
     return {"items": items}
+
+
+def _holds_frames(folder: Path) -> bool:
+    """A frames folder holds images itself (a folder of videos is a wrapper, not a person)."""
+    return folder.name != "groundtruth" and any(
+        p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.iterdir()
+    )
 
 
 def groundtruth(

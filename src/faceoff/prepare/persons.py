@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from faceoff.datasets.person_videos import SourceError, iter_frames
+from faceoff.datasets.person_videos import SourceError, frame_files, iter_frames
 from faceoff.datasets.prepared import PreparedSplit, save_split
 from faceoff.faces.crop import apply_affine, crop_and_resize, landmark_box, smooth_boxes, square_box
 from faceoff.faces.detect import Detection, Detector, make_detector, pick_face
@@ -119,7 +119,9 @@ def _track_faces(
             )
         annotations = np.load(annotations_path)
     frames = timer.iterate("decode", iter_frames(source, settings["fps"]))
-    first = next(frames)  # an unreadable source fails here, before the models load
+    first = next(frames, None)  # an unreadable source fails here, before the models load
+    if first is None:
+        raise PrepareError(f"{source}: not a single frame could be decoded")
     with timer.step("load_models"):
         detector = None if settings["detector"] == "annotations" else make_detector(settings["detector"])
         landmarker = (
@@ -330,7 +332,12 @@ def _report(
         "frame_size": list(track.frame_shape[:2]),
         "frames_decoded": len(valid),
         "faces_found": int(valid.sum()),
-        "frames_dropped": {"no_face": int((~valid).sum()), "outside_split": int(valid.sum()) - n_split},
+        "frames_dropped": {
+            "no_face": int((~valid).sum()),
+            "outside_split": int(valid.sum()) - n_split,
+            # frames-folder images that could not be read (a video's decoder stops at damage)
+            "unreadable": len(frame_files(source)) - len(valid) if source.is_dir() else 0,
+        },
         "several_faces_kept_one": track.several,
         "detector_runs": track.detector_runs,
         "split": split_info,

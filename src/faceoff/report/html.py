@@ -116,9 +116,10 @@ def write_report(out_html: str | os.PathLike[str], title: str, sections: Sequenc
 
     Each section is a mapping with ``family`` and optionally ``table`` (DataFrame or path of the
     CSV/Markdown/LaTeX table), ``extra_tables`` (CSV paths: sweeps and other views), ``figures``
-    (image paths) and ``runs``: mappings with ``id`` and
-    optionally ``video``, ``samples`` (paths) and ``params`` (the run's settings). Files that do
-    not exist are named in the page instead of leaving broken links.
+    (image paths), ``variants`` (name -> overrides) and ``runs``: mappings with ``id`` and
+    optionally ``variant``, ``video``, ``samples`` (paths) and ``params`` (the run's settings);
+    runs are grouped by variant. Files that do not exist are named in the page instead of
+    leaving broken links.
     """
     out_html = Path(out_html)
     base = out_html.parent
@@ -137,7 +138,16 @@ def write_report(out_html: str | os.PathLike[str], title: str, sections: Sequenc
             body += [_image(p, base, Path(p).stem) for p in section["figures"]]
         if section.get("runs"):
             body.append("<h3>Runs</h3>")
-            body += [_run_html(run, base) for run in section["runs"]]
+            by_variant: dict[Any, list[Mapping[str, Any]]] = {}
+            for run in section["runs"]:
+                by_variant.setdefault(run.get("variant"), []).append(run)
+            for variant, runs in by_variant.items():
+                if variant is not None:
+                    overrides = (section.get("variants") or {}).get(variant) or {}
+                    body.append(
+                        f"<h4>{escape(str(variant))}</h4><p><code>{escape(json.dumps(overrides))}</code></p>"
+                    )
+                body += [_run_html(run, base) for run in runs]
         body.append("</section>")
     page = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
