@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -83,3 +85,28 @@ def files_under(paths: list[Path]) -> set[str]:
 def same_losses(losses_csv: Path) -> pd.DataFrame:
     """A run's losses.csv without its wall-clock column: what two identical runs must share."""
     return pd.read_csv(losses_csv).drop(columns="sec_per_step")
+
+
+# A face-off run long enough to be killed between two of its checkpoints.
+LONGER_RUN = {
+    "families": {
+        "faceoff": {"pairs": ["A2B"], "train": {"steps": 300, "steps_decay": 100, "checkpoint_every": 20}}
+    }
+}
+
+
+def kill_after_checkpoint(cmd: list[str], cwd: Path, checkpoint: Path, timeout: float = 600) -> None:
+    """Start a workflow and SIGKILL it (its whole process group) once ``checkpoint`` exists."""
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while not checkpoint.exists():
+            assert proc.poll() is None, "the workflow ended before training wrote a checkpoint"
+            assert time.monotonic() < deadline, f"no checkpoint within {timeout:.0f} s"
+            time.sleep(0.05)
+        time.sleep(0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # no clean shutdown: as when a node dies
+        proc.wait()

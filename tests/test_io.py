@@ -45,9 +45,11 @@ def test_atomic_dir_replaces_whole_folder(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["item"]
 
 
-def test_video_round_trip(tmp_path: Path) -> None:
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".avi", ".mov"])
+def test_video_round_trip(tmp_path: Path, suffix: str) -> None:
+    """Every container the person-video reader accepts is written and decoded for real."""
     frames = _frames(12)
-    path = tmp_path / "clip.mp4"
+    path = tmp_path / f"clip{suffix}"
     assert write_video(path, frames, fps=25) == 12
     back = list(read_frames(path))
     assert len(back) == 12 and back[0].shape == (48, 48, 3) and back[0].dtype == np.uint8

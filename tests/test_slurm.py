@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from .pipeline import BIN, copy_workflow, env, run, same_losses
+from .pipeline import BIN, LONGER_RUN, copy_workflow, env, kill_after_checkpoint, run, same_losses
 from .services import slurm_cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.service]
@@ -114,3 +116,28 @@ def test_failed_job_is_retried_reported_and_the_rest_continues(partition: str, t
     assert "crop_size 48 is larger than the prepared frames" in train_log
     # --keep-going (from the profile): the healthy run was still trained and evaluated.
     assert (work / SMOKE / "evaluate/faceoff/A2B-baseline-s0/metrics.json").is_file()
+
+
+def test_killed_workflow_resumes_on_resubmission(partition: str, tmp_path: Path) -> None:
+    """Snakemake and its running job die; the same command again resubmits only the unfinished
+    jobs, and the training job continues from its checkpoint."""
+    work = copy_workflow(tmp_path / "killed")
+    (work / "config/longer.yaml").write_text(yaml.safe_dump(LONGER_RUN))
+    cmd = _profile_cmd("config/longer.yaml")
+    train_dir = work / SMOKE / "train/faceoff/A2B-baseline-s0"
+    kill_after_checkpoint(cmd, work, train_dir / "ckpt/last.pt")
+    subprocess.run(["scancel", "--partition", partition], check=True)  # the job dies with it
+    deadline = time.monotonic() + 120
+    while subprocess.run(["squeue", "-h", "-p", partition], capture_output=True, text=True).stdout.strip():
+        assert time.monotonic() < deadline, "cancelled jobs did not leave the queue"
+        time.sleep(1)
+    assert not (train_dir / "model.pt").exists()
+
+    run([*cmd, "--unlock"], work)
+    again = run(cmd, work)  # the profile reruns incomplete jobs
+    out = again.stdout + again.stderr
+    resubmitted = re.findall(r"Job \d+ has been submitted with SLURM jobid \d+ \(log: \S*rule_(\w+)/", out)
+    assert resubmitted and "train" in resubmitted, out[-3000:]
+    assert not {"synth_persons", "prepare"} & set(resubmitted), resubmitted
+    info = json.loads((train_dir / "train.json").read_text())
+    assert info["steps"] == 400 and 0 < info["resumed_from"] < 400

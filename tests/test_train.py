@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from faceoff.bench import PRESETS
 from faceoff.datasets.prepared import PreparedSplit, load_split, save_split
 from faceoff.io.atomic import read_json
 from faceoff.train import SettingsError, TrainSettings, get_trainer
@@ -322,15 +323,7 @@ def test_translator_matches_trained_generators(
 
 # ---------------------------------------------------------------- fast path
 
-PLAIN = {
-    "amp": False,
-    "channels_last": False,
-    "batch_passes": False,
-    "data_on_device": False,
-    "fused_optimizer": False,
-    "cudnn_benchmark": False,
-    "compile": False,
-}
+PLAIN = PRESETS["plain"]  # every speed switch off: the reference computation
 
 
 @pytest.mark.parametrize("norm", ["instance", "none"])

@@ -279,7 +279,8 @@ def figure(args: argparse.Namespace, params: Params) -> None:
 
     ``losses.png``: generator, discriminator and cycle losses of the variants named in
     ``families.<family>.loss_figure`` (every variant when unset), on the first pair;
-    ``comparison-<pair>.png``: fixed test frames (rows), the input and each variant's output.
+    ``comparison-<pair>.png``: fixed test frames (rows), the input, the ground truth where the
+    data has one (synthetic) and each variant's output.
     """
     from faceoff.evaluate.run import center_crop
     from faceoff.io.atomic import atomic_dir
@@ -302,7 +303,9 @@ def figure(args: argparse.Namespace, params: Params) -> None:
             )
             picks = np.linspace(0, len(test_a) - 1, num=min(4, len(test_a))).astype(int)
             frames = test_a.frames[picks]
-            outputs = {
+            target = pair_runs[0].items[1]
+            outputs = {"ground truth": test_a.gt[target][picks]} if target in test_a.gt else {}
+            outputs |= {
                 r.id.removeprefix(f"{pair}-"): _translator(layout.train(r.family, r.id) / "model.pt", "cpu")(
                     "AB", frames, test_a.masks[picks]
                 )
