@@ -100,3 +100,15 @@ def test_unknown_run_and_missing_model(tmp_path: Path) -> None:
     override = _override(tmp_path, {"output_dir": str(tmp_path / "results")})
     proc = _faceoff("-c", "params.yaml", "-c", str(override), "evaluate", "--run", "faceoff/A2B-baseline-s0")
     assert proc.returncode == 2 and "not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_config_check_names_runs_whose_settings_cannot_train(tmp_path: Path) -> None:
+    ok = _faceoff("-c", "params.yaml", "-c", "config/demo.yaml", "config", "check")
+    assert ok.returncode == 0, ok.stderr
+    assert "every run's training settings valid" in ok.stdout
+    small = _override(tmp_path, {"families": {"faceoff": {"train": {"crop_size": 64}}}})
+    bad = _faceoff("-c", "params.yaml", "-c", "config/demo.yaml", "-c", str(small), "config", "check")
+    assert bad.returncode == 2
+    assert "run faceoff/A2B-d5-s0: crop_size 64 < 96" in bad.stderr
+    assert "run faceoff/A2B-double_d-s0: crop_size 64 < 96" in bad.stderr
+    assert "A2B-baseline-s0" not in bad.stderr and "A2B-unet-s0" not in bad.stderr  # valid at 64 px

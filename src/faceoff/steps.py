@@ -345,7 +345,8 @@ def report(args: argparse.Namespace, params: Params) -> None:
 
 
 def show_config(args: argparse.Namespace, params: Params) -> None:
-    """Print the merged parameters, the resolved runs, or check that real datasets exist."""
+    """Print the merged parameters or the resolved runs, or check that the datasets exist and
+    that every run's training settings are valid (before a cluster run, not in its jobs)."""
     from faceoff.datasets.check import missing_sources
 
     if args.what == "show":
@@ -354,7 +355,14 @@ def show_config(args: argparse.Namespace, params: Params) -> None:
         for run in resolve_runs(params):
             print(run.key)
     else:
-        missing = missing_sources(params)
-        if missing:
-            raise StepError("raw data missing:\n  " + "\n  ".join(missing))
-        print("all datasets present")
+        from faceoff.train import SettingsError, TrainSettings
+
+        problems = [f"raw data missing: {m}" for m in missing_sources(params)]
+        for run in resolve_runs(params):
+            try:
+                TrainSettings.from_dict(dict(run.settings))
+            except SettingsError as exc:
+                problems.append(f"run {run.key}: {exc}")
+        if problems:
+            raise StepError("\n  ".join(["the parameters cannot run:", *problems]))
+        print("all datasets present, every run's training settings valid")
