@@ -263,6 +263,21 @@ def test_300vw_bad_pts_are_skipped_and_reported(data: dict[str, Path], tmp_path:
     assert len(load_split(tmp_path / "001", "train")) == 10
 
 
+def test_300vw_annotations_beyond_the_video_and_empty_pts(data: dict[str, Path], tmp_path: Path) -> None:
+    """More .pts files than frames: reported, never a crash; a zero-byte .pts is a bad annotation."""
+    source = _copy(data["300vw"], tmp_path)
+    annot = source / "001" / "annot"
+    for extra in ("000013.pts", "000014.pts"):  # the video has 12 frames
+        (annot / extra).write_text((annot / "000001.pts").read_text())
+    (annot / "000002.pts").write_bytes(b"")
+    report = prepare_item("300vw", source, "001", tmp_path / "001", {"size": 32}, progress=False)
+    assert (
+        report["annotations_without_frame"] == 2 and "annotations up to frame 14" in report["count_mismatch"]
+    )
+    assert str(annot / "000002.pts") in report["bad_annotations"]
+    assert report["frames_kept"] == 11 and len(load_split(tmp_path / "001", "train")) == 11
+
+
 @pytest.mark.parametrize("damage", ["empty", "garbage", "truncated"])
 def test_300vw_broken_video_is_a_clear_error(data: dict[str, Path], tmp_path: Path, damage: str) -> None:
     source = _copy(data["300vw"], tmp_path)
@@ -309,6 +324,23 @@ def test_portrait_prepare_reports_duplicates_and_bad_images(data: dict[str, Path
     assert sum(kept.values()) == 8  # 9 unique non-empty files drawn, the broken one skipped
 
 
+def test_portrait_with_several_faces_keeps_one_and_says_so(tmp_path: Path) -> None:
+    """dlib's HOG also fires on the astronaut's suit: the face is cropped, the image counted."""
+    from PIL import Image
+    from skimage import data as skdata
+
+    for domain in ("photos", "paintings"):
+        (tmp_path / domain).mkdir()
+        for k in range(3):  # shifted copies: distinct files, not duplicates
+            Image.fromarray(np.roll(skdata.astronaut(), 2 * k, axis=1)).save(tmp_path / domain / f"a{k}.png")
+    settings = {"size": 32, "detector": "dlib", "split": {"train": 1, "val": 1, "test": 1}}
+    report = prepare_item("portraits", tmp_path, "photo", tmp_path / "photo", settings, progress=False)
+    assert report["several_faces_kept_one"] == len(report["several_faces_files"]) >= 2
+    assert report["skipped"] == {}
+    centre = load_split(tmp_path / "photo", "train").landmarks.mean(axis=1)
+    assert np.abs(centre - 16).max() < 4  # on the face, in the middle of the crop
+
+
 # --- FaceForensics++ ------------------------------------------------------------------------------
 
 
@@ -349,11 +381,12 @@ def test_ffpp_prepare_is_a_person_video_with_its_official_split(
     assert load_split(tmp_path / "000", "test").gt["001"].shape == (4, 32, 32, 3)
 
 
-@pytest.mark.parametrize("damage", [b"", b"\x00not a video" * 50])
-def test_ffpp_broken_video_is_a_clear_error(data: dict[str, Path], tmp_path: Path, damage: bytes) -> None:
+@pytest.mark.parametrize("damage", ["empty", "garbage", "truncated"])
+def test_ffpp_broken_video_is_a_clear_error(data: dict[str, Path], tmp_path: Path, damage: str) -> None:
     source = _copy(data["ffpp"], tmp_path)
     video = ffpp.video_path(source, "001")
-    video.write_bytes(damage)
+    content = video.read_bytes()
+    video.write_bytes({"empty": b"", "garbage": b"\x00not a video" * 50, "truncated": content[:300]}[damage])
     settings = {**ANNOTATED, "split": {"train": 6, "test": 4}}
     with pytest.raises(PrepareError, match=str(video)):
         prepare_item("ffpp", source, "001", tmp_path / "out", settings, progress=False)

@@ -51,7 +51,9 @@ def prepare_jaffe(
         )
         for k, image in enumerate(images)
     ]
-    splits, skipped = cut_stills(stills, settings, source, "L", timer, progress, f"jaffe {item}: crop")
+    splits, skipped, several = cut_stills(
+        stills, settings, source, "L", timer, progress, f"jaffe {item}: crop"
+    )
     for name in ("train", "test"):
         if name not in splits:
             raise PrepareError(
@@ -71,6 +73,8 @@ def prepare_jaffe(
             "split": {name: len(data) for name, data in splits.items()},
             "skipped": skip_summary({**found.skipped, **skipped}),
             "skipped_files": {**found.skipped, **skipped},
+            "several_faces_kept_one": len(several),
+            "several_faces_files": several,
             "ignored_files": found.ignored,
             "groundtruth": {o: str(p) for o, p in sorted(groundtruth.items())},
             "timing_s": {**timer.summary(), "total": round(time.perf_counter() - start, 3)},

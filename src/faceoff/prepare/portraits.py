@@ -43,7 +43,9 @@ def prepare_portraits(
         for name, paths in drawn.items()
         for path in paths
     ]
-    splits, skipped = cut_stills(stills, settings, source, "RGB", timer, progress, f"portraits {item}: crop")
+    splits, skipped, several = cut_stills(
+        stills, settings, source, "RGB", timer, progress, f"portraits {item}: crop"
+    )
     for name in drawn:
         if name not in splits:
             raise PrepareError(
@@ -63,6 +65,8 @@ def prepare_portraits(
             "split": {**split_info, **{name: len(data) for name, data in splits.items()}},
             "skipped": skip_summary({**found.skipped, **skipped}),
             "skipped_files": {**found.skipped, **skipped},
+            "several_faces_kept_one": len(several),
+            "several_faces_files": several,
             "timing_s": {**timer.summary(), "total": round(time.perf_counter() - start, 3)},
         }
         write_json(tmp / "report.json", report)

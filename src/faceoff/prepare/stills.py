@@ -45,6 +45,7 @@ class _FaceFinder:
     """Landmarks of the one face in an image from annotations, a detector + landmarker, or a mix."""
 
     def __init__(self, settings: Mapping[str, Any], source: Path) -> None:
+        self.several: list[str] = []
         self.annotations: dict[str, np.ndarray] = {}
         if "annotations" in (settings["detector"], settings["landmarks"]):
             self.annotations = read_annotations(source)
@@ -60,12 +61,15 @@ class _FaceFinder:
         )
 
     def __call__(self, image: np.ndarray, key: str) -> np.ndarray | None:
+        """The face's landmarks, or None; ``self.several`` collects the keys of crowded images."""
         annotated = self.annotations.get(key)
         if self._detector is None:
             box = None if annotated is None else landmark_box(annotated)
         else:
-            detection = pick_face(self._detector.detect(image), image.shape).detection
-            box = None if detection is None else detection.box
+            pick = pick_face(self._detector.detect(image), image.shape)
+            if pick.n_faces > 1:
+                self.several.append(key)
+            box = None if pick.detection is None else pick.detection.box
         if box is None:
             return None
         if self._landmarker is None:
@@ -81,8 +85,9 @@ def cut_stills(
     timer: StepTimer,
     progress: bool,
     desc: str,
-) -> tuple[dict[str, PreparedSplit], dict[str, str]]:
-    """Crop every still at ``settings['size']``; returns the splits and the skipped paths with why.
+) -> tuple[dict[str, PreparedSplit], dict[str, str], list[str]]:
+    """Crop every still at ``settings['size']``; returns the splits, the skipped paths with why,
+    and the images in which the detector found several faces (the most confident large one kept).
 
     ``source`` holds the annotations (``Still.key`` is relative to it); ``mode`` is the PIL mode
     images are read in (``L`` forces grayscale); crops are always RGB.
@@ -114,7 +119,7 @@ def cut_stills(
         with timer.step("mask"):
             mask = face_mask(local, size)
         rows.setdefault(still.split, []).append((still, crop, local, mask, gt_crops))
-    return {name: _stack(kept) for name, kept in rows.items()}, skipped
+    return {name: _stack(kept) for name, kept in rows.items()}, skipped, find.several
 
 
 def skip_summary(skipped: Mapping[str, str]) -> dict[str, int]:
