@@ -59,6 +59,8 @@ rule table:
         f"{LOGS}/table/{{family}}.log",
     params:
         faceoff=FACEOFF,
+        # Editing a sweep table's variants rebuilds the tables (params are rerun triggers).
+        views=lambda wc: config["families"][wc.family].get("tables", {}),
     conda:
         ENV
     shell:
@@ -74,6 +76,7 @@ rule figure:
         f"{LOGS}/figure/{{family}}.log",
     params:
         faceoff=FACEOFF,
+        curves=lambda wc: config["families"][wc.family].get("loss_figure", []),
     conda:
         ENV
     shell:
