@@ -188,3 +188,14 @@ def test_real_detectors_accept_the_faces() -> None:
     assert len(found) == 40
     assert np.mean(found) >= 0.95
     assert np.mean(errors) <= 0.10
+
+
+@pytest.mark.parametrize("n_frames", [1, 3])
+def test_clips_shorter_than_the_smoothing_window(tmp_path: Path, n_frames: int) -> None:
+    from faceoff.synth.formats import SYNTH_WRITERS
+
+    SYNTH_WRITERS["person_videos"](
+        tmp_path, items=["A"], n_frames=n_frames, size=48, fps=25, seed=0, ground_truth_pairs=[]
+    )
+    assert len(list(read_frames(tmp_path / "A.mp4"))) == n_frames
+    assert np.load(tmp_path / "A.landmarks.npy").shape == (n_frames, 68, 2)
