@@ -115,13 +115,19 @@ def test_downscaled_detection_finds_the_same_faces(
     assert np.abs(small.landmarks.mean(axis=1) - full.landmarks.mean(axis=1)).max() < 3
 
 
-def test_annotations_frames_folder_and_fps(sources: Path, tmp_path: Path) -> None:
-    """A frames folder with annotations needs no model; fps resampling keeps source indices."""
+def _astronaut_frames_folder(tmp_path: Path, sources: Path, n: int = 12) -> Path:
+    """A person as a folder of ``frame_<i>.png`` files, with the video A's annotations beside it."""
     folder = tmp_path / "A"
     folder.mkdir()
-    for index, frame in enumerate(_astronaut_frames(12)):
+    for index, frame in enumerate(_astronaut_frames(n)):
         Image.fromarray(frame).save(folder / f"frame_{index}.png")
     (tmp_path / "A.landmarks.npy").write_bytes((sources / "A.landmarks.npy").read_bytes())
+    return folder
+
+
+def test_annotations_frames_folder_and_fps(sources: Path, tmp_path: Path) -> None:
+    """A frames folder with annotations needs no model; fps resampling keeps source indices."""
+    folder = _astronaut_frames_folder(tmp_path, sources)
     settings = _settings(detector="annotations", landmarks="annotations", split={"train": 15, "test": 5})
     report = prepare_person(folder, "A", tmp_path / "out", settings, progress=False)
     assert report["split"]["shrunk"] and "shrunk" in report["split"]["note"]
@@ -144,13 +150,9 @@ def test_annotations_frames_folder_and_fps(sources: Path, tmp_path: Path) -> Non
 
 
 def test_unreadable_images_in_a_frames_folder_are_skipped_and_counted(sources: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "A"
-    folder.mkdir()
-    for index, frame in enumerate(_astronaut_frames(12)):
-        Image.fromarray(frame).save(folder / f"frame_{index}.png")
+    folder = _astronaut_frames_folder(tmp_path, sources)
     (folder / "frame_4.png").write_bytes(b"")  # zero bytes
     (folder / "frame_7.png").write_bytes((folder / "frame_7.png").read_bytes()[:200])  # truncated
-    (tmp_path / "A.landmarks.npy").write_bytes((sources / "A.landmarks.npy").read_bytes())
     settings = _settings(detector="annotations", landmarks="annotations", split={"train": 6, "test": 4})
     report = prepare_person(folder, "A", tmp_path / "out", settings, progress=False)
     assert report["frames_decoded"] == 10 and report["frames_dropped"]["unreadable"] == 2

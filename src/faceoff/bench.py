@@ -34,18 +34,11 @@ import yaml
 
 from faceoff.datasets.prepared import PreparedSplit
 from faceoff.train.registry import STEPPERS, TRAINERS
+from faceoff.train.runtime import FAST_PATH
 from faceoff.train.settings import TrainSettings
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "plain": {
-        "amp": False,
-        "channels_last": False,
-        "batch_passes": False,
-        "data_on_device": False,
-        "fused_optimizer": False,
-        "cudnn_benchmark": False,
-        "compile": False,
-    },
+    "plain": dict.fromkeys(FAST_PATH, False),
     "fast": {},
     "deterministic": {"deterministic": True},
 }

@@ -98,9 +98,7 @@ class DeviceSplit:
 def to_tensors(frames: np.ndarray, masks: np.ndarray | None, device: torch.device | str) -> Batch:
     """uint8 (B, H, W, 3) frames and (B, H, W) masks to network tensors on ``device``."""
     hwc = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
-    images = (
-        hwc.permute(0, 3, 1, 2).float().contiguous() / 127.5 - 1
-    )  # NCHW: the memory format is chosen later
+    images = hwc.permute(0, 3, 1, 2).float().contiguous() / 127.5 - 1  # NCHW; the trainer may relayout
     if masks is None:
         mask = torch.ones_like(images[:, :1])
     else:
