@@ -15,9 +15,9 @@ from PIL import Image
 from faceoff.bench import PRESETS
 from faceoff.datasets.prepared import PreparedSplit, load_split, save_split
 from faceoff.io.atomic import read_json
-from faceoff.train import SettingsError, TrainSettings, get_trainer
+from faceoff.train import SettingsError, TrainSettings, get_model, settings_from_dict, train_model
 from faceoff.train import cyclegan as cyclegan_module
-from faceoff.train.cyclegan import CycleGANTrainer, train_cyclegan
+from faceoff.train.cyclegan import CycleGANTrainer
 from faceoff.train.data import DeviceSplit, sample_arrays, step_rng, to_tensors
 from faceoff.train.optim import lr_factor
 from faceoff.train.pool import ImagePool
@@ -60,6 +60,12 @@ def pair() -> tuple[PreparedSplit, PreparedSplit]:
     return make_split(hue=0, seed=1), make_split(hue=160, seed=2)
 
 
+def train_cyclegan(
+    s: TrainSettings, data_a: PreparedSplit, data_b: PreparedSplit, out: Path, **kwargs: Any
+) -> dict[str, Any]:
+    return train_model(s, {"A": data_a, "B": data_b}, ("A", "B"), out, **kwargs)
+
+
 def settings(**overrides: Any) -> TrainSettings:
     return TrainSettings.from_dict({**TINY, **overrides})
 
@@ -89,10 +95,14 @@ def test_settings_reject_unknown_and_invalid_keys() -> None:
         TrainSettings.from_dict({"n_layers_D": [5], "crop_size": 64})
 
 
-def test_registry() -> None:
-    assert get_trainer("cyclegan") is train_cyclegan
-    with pytest.raises(ValueError, match="pix2pix"):
-        get_trainer("pix2pix")
+def test_registry_names_the_model_and_its_settings() -> None:
+    spec = get_model("cyclegan")
+    assert spec.stepper is CycleGANTrainer and spec.settings is TrainSettings
+    assert settings_from_dict({"lambda_p": 5}) == TrainSettings(lambda_p=5)
+    with pytest.raises(SettingsError, match="pix2pix"):
+        get_model("pix2pix")
+    with pytest.raises(SettingsError, match="'lambda_pixel' for model 'cyclegan'"):
+        settings_from_dict({"lambda_pixel": 10})
 
 
 def test_lr_schedule_constant_then_linear() -> None:
@@ -418,3 +428,39 @@ def test_speed_switches_keep_checkpoints_valid(
         changed = settings(steps=5, steps_decay=1, **overrides)
         result = train_cyclegan(changed, *pair, tmp_path / run, seed=0, progress=False)
         assert result["resumed_from"] == resumed_from
+
+
+def test_plateau_schedule_cuts_each_group_on_its_own_validation_loss(
+    pair: tuple[PreparedSplit, PreparedSplit], tmp_path: Path
+) -> None:
+    s = settings(lr_policy="plateau", val_every=2, val_frames=2, plateau_patience=1, steps=8, steps_decay=0)
+    trainer = CycleGANTrainer(s, *pair, seed=0, device="cpu")
+    assert len(trainer.data[0]) == len(pair[0]) - 2 and len(trainer.val[0]) == 2  # held out, not trained on
+    trainer.plateau["G"].best = -1.0  # no validation loss can beat this: G must be cut, D not
+    trainer._validate()
+    assert trainer.plateau["G"].scale == pytest.approx(0.1) and trainer.plateau["D"].scale == 1.0
+    set_scale = trainer.current_lr(0)
+    assert set_scale == pytest.approx(s.lr * 0.1)
+    trainer.train_step(0)
+    assert trainer.opt_G.param_groups[0]["lr"] == pytest.approx(s.lr * 0.1)
+    assert trainer.side_A.optimizers[0].param_groups[0]["lr"] == pytest.approx(s.lr)
+
+    # A resumed plateau run ends exactly where the uninterrupted one does (the schedule's state
+    # is in the checkpoint), and train.json shows the validation history.
+    whole = train_cyclegan(s, *pair, tmp_path / "whole", seed=1, progress=False)
+    train_cyclegan(s, *pair, tmp_path / "split", seed=1, progress=False, stop_after=5)
+    resumed = train_cyclegan(s, *pair, tmp_path / "split", seed=1, progress=False)
+    assert resumed["resumed_from"] == 5
+    assert [v["step"] for v in whole["validation"]] == [2, 4, 6]
+    assert resumed["validation"] == whole["validation"] and resumed["plateau"] == whole["plateau"]
+    a = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)["G_AB"]
+    b = torch.load(tmp_path / "split" / "model.pt", weights_only=True)["G_AB"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_train_limit_uses_the_first_frames_only(pair: tuple[PreparedSplit, PreparedSplit]) -> None:
+    trainer = CycleGANTrainer(settings(train_limit=3), *pair, seed=0, device="cpu")
+    assert [len(d) for d in trainer.data] == [3, 3]
+    assert np.array_equal(trainer.data[0].frames, pair[0].frames[:3])
+    with pytest.raises(SettingsError, match="train_limit"):
+        settings(train_limit=0)

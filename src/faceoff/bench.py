@@ -33,7 +33,7 @@ import torch
 import yaml
 
 from faceoff.datasets.prepared import PreparedSplit
-from faceoff.train.registry import STEPPERS, TRAINERS
+from faceoff.train.registry import all_models
 from faceoff.train.runtime import FAST_PATH
 from faceoff.train.settings import TrainSettings
 
@@ -96,10 +96,11 @@ class _Case:
 
 
 def _bench_train(args: argparse.Namespace, device: torch.device) -> None:
-    families = args.families or sorted(STEPPERS)
-    unmeasured = sorted(set(TRAINERS) - set(STEPPERS))
+    steppers = _benchmarkable()
+    families = args.families or sorted(steppers)
+    unmeasured = sorted(set(all_models()) - set(steppers))
     if unmeasured:
-        print(f"# no stepper registered, not measured: {', '.join(unmeasured)}")
+        print(f"# not image-to-image CycleGAN-style steppers, not measured: {', '.join(unmeasured)}")
     names = args.compare or ["fast"]
     print(
         f"# device {device}, torch {torch.__version__}, {args.steps} timed steps after {args.warmup} warm-up"
@@ -125,9 +126,9 @@ def _bench_train(args: argparse.Namespace, device: torch.device) -> None:
     rows: list[tuple[str, ...]] = []
     ratios: list[str] = []
     for family in families:
-        if family not in STEPPERS:
+        if family not in steppers:
             raise SystemExit(
-                f"no benchmark stepper for family {family!r} (have: {', '.join(sorted(STEPPERS))})"
+                f"no benchmark stepper for family {family!r} (have: {', '.join(sorted(steppers))})"
             )
         for size in args.sizes:
             cases = [_case(family, name, size, args, device) for name in names]
@@ -160,7 +161,16 @@ def _case(family: str, name: str, size: int, args: argparse.Namespace, device: t
     }
     settings = TrainSettings.from_dict({"model": family, **values})
     data = [_synthetic_split(size + size // 8, seed) for seed in (0, 1)]
-    return _Case(name, STEPPERS[family](settings, *data, seed=0, device=str(device)))
+    return _Case(name, all_models()[family].stepper(settings, *data, seed=0, device=str(device)))
+
+
+def _benchmarkable() -> dict[str, type]:
+    """Pair models whose stepper exposes ``batches(step)`` and takes TrainSettings (the CycleGANs)."""
+    return {
+        name: spec.stepper
+        for name, spec in all_models().items()
+        if spec.data == "pair" and hasattr(spec.stepper, "batches") and issubclass(spec.settings, TrainSettings)
+    }
 
 
 def _interleave(cases: list[_Case], warmup: int, steps: int, device: torch.device) -> None:

@@ -46,8 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dest", type=Path, help="where the raw data goes (default: its dataset's source)")
     p.add_argument("--no-dvc", action="store_true", help="do not register the data with `dvc add`")
 
-    p = sub.add_parser("train", help="train one run (family/pair-variant-sSEED)")
-    p.add_argument("--run", required=True, metavar="FAMILY/RUN")
+    p = sub.add_parser("train", help="train one run (family/pair-variant-sSEED) or a family's classifier")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--run", metavar="FAMILY/RUN")
+    group.add_argument("--classifier", metavar="FAMILY", help="the family's expression classifier")
     p.add_argument("--out", type=Path)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
 

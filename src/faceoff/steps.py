@@ -11,7 +11,7 @@ import json
 import logging
 import platform
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,15 @@ from typing import Any
 import numpy as np
 import yaml
 
-from faceoff.config import ConfigError, Layout, get_run, groundtruth_pairs, resolve_runs, split_pair
+from faceoff.config import (
+    ConfigError,
+    Layout,
+    active_families,
+    get_run,
+    groundtruth_pairs,
+    resolve_runs,
+    split_pair,
+)
 from faceoff.datasets.prepared import PreparedDataError, load_split
 from faceoff.datasets.registry import DatasetError
 from faceoff.io.atomic import atomic_dir, read_json, write_json
@@ -163,59 +171,110 @@ def environment(params: Params, settings: Mapping[str, Any] | None = None) -> di
 
 
 def train(args: argparse.Namespace, params: Params) -> None:
-    """Train one run on the train splits of its pair's two items."""
-    from faceoff.train import get_trainer
-    from faceoff.train.settings import TrainSettings
+    """Train one run on the train splits its model needs (the pair's two items, or the whole
+    dataset), or, with ``--classifier FAMILY``, the family's expression classifier."""
+    from faceoff.train import get_model, settings_from_dict, train_model
 
     _set_threads(args.threads)
-    run = get_run(params, args.run)
     layout = Layout.of(params)
-    data_a, data_b = (load_split(layout.prepared(run.dataset, item), "train") for item in run.items)
-    settings = TrainSettings.from_dict(dict(run.settings))
+    if args.classifier:
+        fam = _family(params, args.classifier)
+        if "classifier" not in fam:
+            raise ConfigError(f"families.{args.classifier} has no 'classifier' block")
+        settings = settings_from_dict(fam["classifier"])
+        data = _train_splits(params, fam["dataset"], None)
+        out = Path(args.out or layout.classifier(args.classifier))
+        result = train_model(settings, data, None, out, seed=0, device=_device(params))
+        write_json(out / "environment.json", environment(params, fam["classifier"]))
+        log.info("trained the %s classifier: %s", args.classifier, json.dumps({"steps": result.get("steps")}))
+        return
+    run = get_run(params, args.run)
+    settings = settings_from_dict(run.settings)
+    whole = get_model(settings.model).data == "dataset"
+    data = _train_splits(params, run.dataset, None if whole else run.items)
     out = Path(args.out or layout.train(run.family, run.id))
-    trainer = get_trainer(settings.model)
-    result = trainer(settings, data_a, data_b, out, seed=run.seed, device=_device(params))
+    result = train_model(settings, data, run.items, out, seed=run.seed, device=_device(params))
     write_json(out / "environment.json", environment(params, run.settings))
     log.info("trained %s: %s", run.key, json.dumps({k: result.get(k) for k in ("steps", "diverged")}))
 
 
+def _family(params: Params, family: str) -> Mapping[str, Any]:
+    try:
+        return params["families"][family]
+    except KeyError:
+        raise ConfigError(f"unknown family {family!r}; defined: {', '.join(params['families'])}") from None
+
+
+def _train_splits(params: Params, dataset: str, items: Sequence[str] | None) -> dict[str, Any]:
+    """item -> train split: the given items, or every item of the dataset that has a train split
+    (300VW test videos have none)."""
+    layout = Layout.of(params)
+    if items is not None:
+        return {item: load_split(layout.prepared(dataset, item), "train") for item in items}
+    names = [i for i in _dataset(params, dataset)["items"] if (layout.prepared(dataset, i) / "train").is_dir()]
+    if not names:
+        raise StepError(f"no item of dataset {dataset!r} has a prepared train split")
+    return {item: load_split(layout.prepared(dataset, item), "train") for item in names}
+
+
 def evaluate(args: argparse.Namespace, params: Params) -> None:
     """Translate a run's test split both ways (or copy it, for the baseline) and score it."""
-    from faceoff.evaluate import evaluate_pair
-    from faceoff.faces.identity import DlibFaceEmbedder
-    from faceoff.faces.landmarks import LandmarkFinder
+    from faceoff.train import get_model, load_translator
 
     _set_threads(args.threads)
     layout = Layout.of(params)
     if args.run:
         run = get_run(params, args.run)
-        family, pair, dataset, crop = run.family, run.pair, run.dataset, run.settings["crop_size"]
+        family, pair, dataset, settings = run.family, run.pair, run.dataset, run.settings
         out = Path(args.out or layout.evaluate(run.family, run.id))
-        translate = _translator(layout.train(run.family, run.id) / "model.pt", _device(params))
+        model_path = layout.train(run.family, run.id) / "model.pt"
+        if not model_path.is_file():
+            raise StepError(f"{model_path}: trained model not found (run `faceoff train` first)")
+        model = load_translator(model_path, _device(params))
     else:
         family, _, pair = args.copy.partition("/")
-        fam = params["families"].get(family)
-        if fam is None or pair not in fam["pairs"]:
+        fam = _family(params, family)
+        if pair not in fam["pairs"]:
             raise ConfigError(f"unknown family/pair {args.copy!r}")
-        dataset, crop = fam["dataset"], fam["train"]["crop_size"]
+        dataset, settings = fam["dataset"], fam["train"]
         out = Path(args.out or layout.copy_baseline(family, pair))
-        translate = None
+        model = None
+    fam = _family(params, family)
+    crop = int(settings.get("crop_size", fam["train"].get("crop_size", 256)))
+    kind = get_model(str(settings.get("model", "cyclegan"))).evaluation
     a, b = split_pair(pair, params["datasets"][dataset]["items"])
     test_a, test_b = (load_split(layout.prepared(dataset, i), "test") for i in (a, b))
-    settings = params["families"][family].get("evaluate", {})
-    metrics = evaluate_pair(
-        translate,
-        test_a,
-        test_b,
-        names=(a, b),
-        crop_size=crop,
-        out_dir=out,
-        embed=DlibFaceEmbedder().embed,
-        landmarks=LandmarkFinder(),
-        max_frames=settings.get("max_frames", 200),
-        video_frames=settings.get("video_frames", 200),
-        fps=settings.get("fps", 25),
-    )
+    options = fam.get("evaluate", {})
+    common = {
+        "out_dir": out,
+        "embed": _embedder(options).embed,
+        "landmarks": _landmark_finder(),
+        "crop_size": crop,
+        "max_frames": options.get("max_frames", 200),
+        "video_frames": options.get("video_frames", 200),
+        "fps": options.get("fps", 25),
+    }
+    if kind == "reenact":
+        from faceoff.evaluate.reenact import evaluate_reenact
+
+        metrics = evaluate_reenact(
+            None if model is None else model.reenact, {a: test_a, b: test_b}, pair=(a, b), **common
+        )
+    else:
+        from faceoff.evaluate import evaluate_pair
+
+        extra = None
+        if options.get("val_split"):  # also score the validation split (the portrait sweep's criterion)
+            extra = {"val": tuple(load_split(layout.prepared(dataset, i), "val") for i in (a, b))}
+        metrics = evaluate_pair(
+            None if model is None else model.translate,
+            test_a,
+            test_b,
+            names=(a, b),
+            target_share=_classifier(params, family),
+            extra_splits=extra,
+            **common,
+        )
     log.info(
         "evaluated %s/%s: %s",
         family,
@@ -224,12 +283,37 @@ def evaluate(args: argparse.Namespace, params: Params) -> None:
     )
 
 
+def _embedder(options: Mapping[str, Any]) -> Any:
+    """The family's identity network for metrics (the same choice as its losses)."""
+    from faceoff.faces.identity import make_embedder
+
+    return make_embedder(options.get("identity_net", "dlib_resnet"))
+
+
+def _landmark_finder() -> Callable[[np.ndarray], np.ndarray | None]:
+    from faceoff.faces.landmarks import LandmarkFinder
+
+    return LandmarkFinder()
+
+
+def _classifier(params: Params, family: str) -> Callable[[np.ndarray, str], float] | None:
+    """The family's trained expression classifier's ``target_share``, when the family has one."""
+    if "classifier" not in _family(params, family):
+        return None
+    from faceoff.train.classifier import ExpressionClassifier
+
+    path = Layout.of(params).classifier(family) / "model.pt"
+    if not path.is_file():
+        raise StepError(f"{path}: the {family} classifier is not trained (faceoff train --classifier {family})")
+    return ExpressionClassifier.from_file(path, _device(params)).target_share
+
+
 def _translator(model_path: Path, device: str) -> Callable[..., np.ndarray]:
-    from faceoff.train.translator import Translator
+    from faceoff.train import load_translator
 
     if not model_path.is_file():
         raise StepError(f"{model_path}: trained model not found (run `faceoff train` first)")
-    return Translator.from_file(model_path, device=device).translate
+    return load_translator(model_path, device=device).translate
 
 
 def _family_rows(params: Params, family: str) -> tuple[dict[str, Path], dict[str, dict[str, Any]]]:
@@ -320,7 +404,7 @@ def report(args: argparse.Namespace, params: Params) -> None:
 
     layout = Layout.of(params)
     sections = []
-    for family in params["families"]:
+    for family in active_families(params):
         runs = resolve_runs(params, family)
         sections.append(
             {
@@ -355,14 +439,20 @@ def show_config(args: argparse.Namespace, params: Params) -> None:
         for run in resolve_runs(params):
             print(run.key)
     else:
-        from faceoff.train import SettingsError, TrainSettings
+        from faceoff.train import SettingsError, settings_from_dict
 
         problems = [f"raw data missing: {m}" for m in missing_sources(params)]
         for run in resolve_runs(params):
             try:
-                TrainSettings.from_dict(dict(run.settings))
+                settings_from_dict(run.settings)
             except SettingsError as exc:
                 problems.append(f"run {run.key}: {exc}")
+        for family, fam in params["families"].items():
+            if "classifier" in fam:
+                try:
+                    settings_from_dict(fam["classifier"])
+                except SettingsError as exc:
+                    problems.append(f"families.{family}.classifier: {exc}")
         if problems:
             raise StepError("\n  ".join(["the parameters cannot run:", *problems]))
         print("all datasets present, every run's training settings valid")

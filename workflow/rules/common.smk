@@ -11,6 +11,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from faceoff.config import (
     ConfigError,
+    active_families,
     Layout,
     get_run,
     resolve_runs,
@@ -71,9 +72,29 @@ def prepare_input(wildcards):
     return item_inputs(config, wildcards.dataset, wildcards.item)
 
 
+def dataset_items(dataset):
+    return [prepared_dir(dataset, item) for item in config["datasets"][dataset]["items"]]
+
+
 def train_input(wildcards):
+    """The pair's two items, or every item of the dataset for models trained on all of it."""
+    from faceoff.train import get_model
+
     run = run_of(wildcards)
+    if get_model(run.settings.get("model", "cyclegan")).data == "dataset":
+        return dataset_items(run.dataset)
     return [prepared_dir(run.dataset, item) for item in run.items]
+
+
+def classifier_input(wildcards):
+    return dataset_items(config["families"][wildcards.family]["dataset"])
+
+
+def family_classifier(wildcards):
+    """The family's expression classifier, which scores its translations (when it has one)."""
+    if "classifier" in config["families"][wildcards.family]:
+        return [str(LAYOUT.classifier(wildcards.family) / "model.pt")]
+    return []
 
 
 def train_runtime(wildcards, attempt):
@@ -86,13 +107,13 @@ def train_mem(wildcards, attempt):
 
 def test_items(wildcards):
     run = run_of(wildcards)
-    return [prepared_dir(run.dataset, item) for item in run.items]
+    return [prepared_dir(run.dataset, item) for item in run.items] + family_classifier(wildcards)
 
 
 def copy_items(wildcards):
     dataset = config["families"][wildcards.family]["dataset"]
     items = split_pair(wildcards.pair, config["datasets"][dataset]["items"])
-    return [prepared_dir(dataset, item) for item in items]
+    return [prepared_dir(dataset, item) for item in items] + family_classifier(wildcards)
 
 
 def family_metrics(wildcards):
@@ -113,7 +134,7 @@ def family_figure_inputs(wildcards):
 
 def report_inputs(wildcards):
     files = []
-    for family in config["families"]:
+    for family in active_families(config):
         files += [str(p) for p in LAYOUT.tables(family)]
         files += [str(LAYOUT.table_folder(family)), str(LAYOUT.figures(family))]
         runs = family_runs(family)

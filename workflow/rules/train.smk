@@ -24,3 +24,28 @@ rule train:
     shell:
         "{params.faceoff} train --run {wildcards.family}/{wildcards.run} --threads {threads} "
         "--out $(dirname {output.model}) > {log} 2>&1"
+
+
+rule train_classifier:
+    """The family's expression classifier (trained on every item's train split)."""
+    input:
+        classifier_input,
+    output:
+        model=f"{OUT}/train/{{family}}/classifier/model.pt",
+        losses=f"{OUT}/train/{{family}}/classifier/losses.csv",
+        info=f"{OUT}/train/{{family}}/classifier/train.json",
+        samples=f"{OUT}/train/{{family}}/classifier/samples.png",
+    log:
+        f"{LOGS}/train/{{family}}/classifier.log",
+    params:
+        faceoff=FACEOFF,
+        settings=lambda wc: config["families"][wc.family]["classifier"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        ENV
+    shell:
+        "{params.faceoff} train --classifier {wildcards.family} --threads {threads} "
+        "--out $(dirname {output.model}) > {log} 2>&1"

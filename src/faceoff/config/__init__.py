@@ -6,12 +6,20 @@ identity and its files are defined in one place.
 
 from faceoff.config.layout import Layout
 from faceoff.config.load import ConfigError, load_params, merge
-from faceoff.config.runs import Run, get_run, groundtruth_pairs, resolve_runs, split_pair
+from faceoff.config.runs import (
+    Run,
+    active_families,
+    get_run,
+    groundtruth_pairs,
+    resolve_runs,
+    split_pair,
+)
 
 __all__ = [
     "ConfigError",
     "Layout",
     "Run",
+    "active_families",
     "get_run",
     "groundtruth_pairs",
     "load_params",

@@ -3,6 +3,7 @@
 <output_dir>/raw/<dataset>/                 synthetic raw data (when the dataset is synthetic)
 <output_dir>/prepared/<dataset>/<item>/     prepared arrays + report.json
 <output_dir>/train/<family>/<run>/          model.pt, losses.csv, train.json, samples.png
+<output_dir>/train/<family>/classifier/     the family's expression classifier (same files)
 <output_dir>/evaluate/<family>/<run>/       metrics.json, faceoff.mp4, samples.png
 <output_dir>/evaluate/<family>/<pair>-copy/ the "copy input" baseline
 <output_dir>/tables/<family>.{csv,md,tex}   the family table (one row per run)
@@ -39,6 +40,10 @@ class Layout:
 
     def train(self, family: str, run_id: str) -> Path:
         return self.root / "train" / family / run_id
+
+    def classifier(self, family: str) -> Path:
+        """The family's expression classifier, trained like a run (it scores the translations)."""
+        return self.root / "train" / family / "classifier"
 
     def evaluate(self, family: str, run_id: str) -> Path:
         return self.root / "evaluate" / family / run_id

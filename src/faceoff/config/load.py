@@ -134,6 +134,7 @@ def _check_references(
                 )
         named = [("run", v) for v in family.get("run", [])]
         named += [("loss_figure", v) for v in family.get("loss_figure", [])]
+        named += [("figure_variants", v) for v in family.get("figure_variants", [])]
         named += [(f"tables.{t}", v) for t, vs in (family.get("tables") or {}).items() for v in vs]
         for key, variant in named:
             if variant not in family.get("variants", {}):

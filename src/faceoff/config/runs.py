@@ -11,6 +11,45 @@ from typing import Any
 from faceoff.config.load import ConfigError, merge
 
 
+# Training keys every model has (faceoff.train.settings.BaseSettings; a test keeps them equal). A
+# variant that switches to another model inherits only these from the family's train block.
+SHARED_TRAIN_KEYS = (
+    "lr",
+    "beta1",
+    "steps",
+    "steps_decay",
+    "batch_size",
+    "crop_size",
+    "flip",
+    "log_every",
+    "checkpoint_every",
+    "sample_every",
+    "amp",
+    "channels_last",
+    "batch_passes",
+    "data_on_device",
+    "fused_optimizer",
+    "cudnn_benchmark",
+    "compile",
+    "deterministic",
+    "threads",
+)
+
+
+def variant_settings(train: Mapping[str, Any], variant: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The family's train block with a variant applied.
+
+    A variant of the family's own model overrides single keys; a variant naming another model
+    (``model: nst`` in a CycleGAN family) keeps only the shared keys (schedule, crop, logging,
+    speed) of the family block, since the rest belongs to the family's model.
+    """
+    variant = variant or {}
+    model = variant.get("model", train.get("model", "cyclegan"))
+    if model != train.get("model", "cyclegan"):
+        train = {k: v for k, v in train.items() if k in SHARED_TRAIN_KEYS}
+    return merge(train, variant)
+
+
 @dataclass(frozen=True)
 class Run:
     """A training run; ``settings`` are the family's train settings with the variant applied."""
@@ -56,15 +95,21 @@ def split_pair(pair: str, items: Iterable[str] | None = None) -> tuple[str, str]
     return cuts[0]
 
 
+def active_families(params: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The families this configuration runs: ``run_families`` when set, else every family."""
+    chosen = params.get("run_families")
+    return {name: fam for name, fam in params["families"].items() if chosen is None or name in chosen}
+
+
 def resolve_runs(params: Mapping[str, Any], family: str | None = None) -> list[Run]:
     """Every run the parameters ask for, in a stable order."""
     runs = []
-    for name, fam in params["families"].items():
+    for name, fam in active_families(params).items():
         if family is not None and name != family:
             continue
         for pair in fam["pairs"]:
             for variant in fam["run"]:
-                settings = merge(fam["train"], fam["variants"].get(variant) or {})
+                settings = variant_settings(fam["train"], fam["variants"].get(variant))
                 items = split_pair(pair, params["datasets"][fam["dataset"]]["items"])
                 for seed in fam["seeds"]:
                     runs.append(Run(name, pair, variant, int(seed), fam["dataset"], settings, items))
@@ -83,7 +128,7 @@ def get_run(params: Mapping[str, Any], key: str) -> Run:
 def groundtruth_pairs(params: Mapping[str, Any], dataset: str) -> list[tuple[str, str]]:
     """(source, target) renderings a synthetic dataset must provide for the families using it."""
     pairs: set[tuple[str, str]] = set()
-    for fam in params["families"].values():
+    for fam in active_families(params).values():
         if fam["dataset"] == dataset:
             for pair in fam["pairs"]:
                 a, b = split_pair(pair, params["datasets"][dataset]["items"])

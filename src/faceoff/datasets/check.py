@@ -6,12 +6,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from faceoff.config.runs import active_families
 from faceoff.datasets.registry import get_kind
 
 
 def missing_sources(params: Mapping[str, Any], root: str | Path = ".") -> list[str]:
-    """Messages for every real (non-synthetic) dataset a family uses whose raw data is absent."""
-    used = {fam["dataset"] for fam in params["families"].values()}
+    """Messages for every real (non-synthetic) dataset a running family uses whose raw data is absent."""
+    used = {fam["dataset"] for fam in active_families(params).values()}
     messages = []
     for name in sorted(used):
         ds = params["datasets"][name]

@@ -55,6 +55,17 @@ class PreparedSplit:
     def size(self) -> int:
         return int(self.frames.shape[1])
 
+    def take(self, rows: slice) -> PreparedSplit:
+        """The same rows of every array (views of memory maps stay lazy)."""
+        return PreparedSplit(
+            frames=self.frames[rows],
+            landmarks=self.landmarks[rows],
+            masks=self.masks[rows],
+            index=self.index[rows],
+            gt={k: v[rows] for k, v in self.gt.items()},
+            extra={k: v[rows] for k, v in self.extra.items()},
+        )
+
 
 def save_split(item_dir: str | os.PathLike[str], split: str, data: PreparedSplit) -> None:
     """Write one split's arrays (each atomically) after checking their shapes agree."""

@@ -144,3 +144,23 @@ def collapse(outputs: np.ndarray, inputs: np.ndarray, max_items: int = 32) -> fl
     spread_in = _mean_pairwise_l1(inputs[picks])
     spread_out = _mean_pairwise_l1(outputs[picks])
     return spread_out / spread_in if spread_in > 0 else float("nan")
+
+
+def background_l1(outputs: np.ndarray, inputs: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Mean absolute change outside the face mask per image, on [0, 1] (NaN where the mask is full).
+
+    A face translation should leave the background alone; the swap study saw it leak.
+    """
+    if outputs.shape != inputs.shape or masks.shape != outputs.shape[:3]:
+        raise ValueError(f"shapes differ: outputs {outputs.shape}, inputs {inputs.shape}, masks {masks.shape}")
+    outside = (np.asarray(masks) == 0)[..., None]
+    diff = np.abs(np.asarray(outputs, np.int16) - np.asarray(inputs, np.int16)) * outside
+    area = outside.reshape(len(outside), -1).sum(1) * 3
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(area > 0, diff.reshape(len(diff), -1).sum(1) / np.maximum(area, 1) / 255.0, np.nan)
+
+
+def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity of two (N, D) descriptor arrays."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)

@@ -22,6 +22,7 @@ from faceoff.plots.video import side_by_side_video
 
 Translate = Callable[[str, np.ndarray, np.ndarray | None], np.ndarray]
 Embed = Callable[[np.ndarray, np.ndarray], np.ndarray]
+TargetShare = Callable[[np.ndarray, str], float]
 Landmarks = Callable[[np.ndarray], np.ndarray | None]
 
 DIRECTIONS = ("A2B", "B2A")
@@ -35,6 +36,11 @@ METRICS = {
     "centred on the pair's mean (> 0: closer to the target than to the source person)",
     "identity_sim_source": "the same centred cosine to the source person's mean descriptor",
     "identity_cos": "raw cosine of the output's dlib descriptor to the target's mean (near 1 for any face)",
+    "identity_input": "raw cosine of the output's descriptor to its own input's: the identity a translation "
+    "keeps (the portrait study's aim; 1 = same person)",
+    "background_l1": "mean absolute change outside the face mask, [0, 1] scale (background leak)",
+    "expression_success": "share of outputs the trained expression classifier assigns to the target "
+    "expression (families with a classifier)",
     "landmark_nme": "landmark error on the output vs the source frame / inter-ocular distance (expression)",
     "face_found": "share of outputs on which a face and its landmarks were found",
     "flicker": "frame-to-frame change of the outputs / that of the inputs (1 = as steady as the input)",
@@ -113,6 +119,8 @@ def _score_direction(
     center: np.ndarray,
     embed: Embed,
     landmarks: Landmarks,
+    target: str,
+    target_share: TargetShare | None,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Translate ``source`` one way (and back, for the cycle) and score it; returns scores and outputs."""
     src, tgt = direction[0], direction[2]
@@ -123,6 +131,7 @@ def _score_direction(
     # keeps the geometry, and the identity score should not silently drop the hard frames.
     points = np.stack([f if f is not None else s for f, s in zip(found, source.landmarks, strict=True)])
     descriptors = embed(outputs, points)
+    own = embed(source.frames, source.landmarks)
     scores: dict[str, Any] = {
         "n_frames": len(outputs),
         "ssim_input": _mean(m.ssim(outputs, source.frames)),
@@ -130,11 +139,15 @@ def _score_direction(
         "identity_sim": _mean(m.cosine_to_reference(descriptors, refs[tgt], center)),
         "identity_sim_source": _mean(m.cosine_to_reference(descriptors, refs[src], center)),
         "identity_cos": _mean(m.cosine_to_reference(descriptors, refs[tgt])),
+        "identity_input": _mean(m.cosine_rows(descriptors, own)),
+        "background_l1": _mean(m.background_l1(outputs, source.frames, source.masks)),
         "landmark_nme": _mean(m.landmark_nme(found, source.landmarks)),
         "face_found": sum(p is not None for p in found) / len(found),
         "flicker": _finite(m.flicker(outputs, source.frames)),
         "collapse": _finite(m.collapse(outputs, source.frames)),
     }
+    if target_share is not None:
+        scores["expression_success"] = float(target_share(outputs, target))
     if gt is not None:
         scores |= {
             "l1_gt": _mean(m.l1(outputs, gt)),
@@ -142,6 +155,61 @@ def _score_direction(
             "ssim_gt": _mean(m.ssim(outputs, gt)),
         }
     return scores, outputs
+
+
+def score_pair(
+    translate: Translate | None,
+    test_a: PreparedSplit,
+    test_b: PreparedSplit,
+    embed: Embed,
+    landmarks: Landmarks,
+    names: tuple[str, str] = ("A", "B"),
+    crop_size: int | None = None,
+    max_frames: int | None = 200,
+    target_share: TargetShare | None = None,
+) -> tuple[dict[str, Any], dict[str, PreparedSplit], dict[str, np.ndarray], dict[str, np.ndarray | None]]:
+    """Translate both splits both ways and score them: (metrics, sources, outputs, ground truths).
+
+    ``translate(direction, frames, masks)`` maps "AB" (A to B) and "BA"; None copies the input.
+    ``embed(images, landmarks) -> (N, 128)`` gives identity descriptors and
+    ``landmarks(image) -> (68, 2) | None`` finds a face's landmarks; ``target_share(outputs,
+    target item)`` is the share a classifier assigns to the target. Each direction scores the
+    first ``max_frames`` frames; ground-truth metrics only where the source split holds
+    ``gt[<target name>]``. Top-level values are means over the two directions, ``n_frames``
+    counts both.
+    """
+    translate = translate or copy_input
+    if len(test_a) == 0 or len(test_b) == 0:
+        raise ValueError(f"empty test split ({names[0]}: {len(test_a)}, {names[1]}: {len(test_b)} frames)")
+    if crop_size is not None:
+        test_a, test_b = center_crop(test_a, crop_size), center_crop(test_b, crop_size)
+    sources = {"A2B": head(test_a, max_frames), "B2A": head(test_b, max_frames)}
+    gts = {"A2B": sources["A2B"].gt.get(names[1]), "B2A": sources["B2A"].gt.get(names[0])}
+    refs = {
+        "A": m.reference_descriptor(embed(sources["A2B"].frames, sources["A2B"].landmarks)),
+        "B": m.reference_descriptor(embed(sources["B2A"].frames, sources["B2A"].landmarks)),
+    }
+    targets = {"A2B": names[1], "B2A": names[0]}
+    result: dict[str, Any] = {"names": {"A": names[0], "B": names[1]}, "copy_input": translate is copy_input}
+    outputs = {}
+    for d in DIRECTIONS:
+        result[d], outputs[d] = _score_direction(
+            translate,
+            d,
+            sources[d],
+            gts[d],
+            refs,
+            (refs["A"] + refs["B"]) / 2,
+            embed,
+            landmarks,
+            targets[d],
+            target_share,
+        )
+    for key in METRICS:
+        values = [result[d][key] for d in DIRECTIONS if result[d].get(key) is not None]
+        result[key] = float(np.mean(values)) if values else None
+    result["n_frames"] = sum(result[d]["n_frames"] for d in DIRECTIONS)
+    return result, sources, outputs, gts
 
 
 def evaluate_pair(
@@ -156,42 +224,22 @@ def evaluate_pair(
     max_frames: int | None = 200,
     video_frames: int = 200,
     fps: float = 25.0,
+    target_share: TargetShare | None = None,
+    extra_splits: dict[str, tuple[PreparedSplit, PreparedSplit]] | None = None,
 ) -> dict[str, Any]:
-    """Score ``translate`` on both test splits and write metrics.json, faceoff.mp4 and samples.png.
+    """Score ``translate`` (see :func:`score_pair`) and write metrics.json, faceoff.mp4, samples.png.
 
-    ``translate(direction, frames, masks)`` maps "AB" (A to B) and "BA"; None copies the input.
-    ``embed(images, landmarks) -> (N, 128)`` gives identity descriptors and
-    ``landmarks(image) -> (68, 2) | None`` finds a face's landmarks. Each direction scores the
-    first ``max_frames`` test frames; ground-truth metrics only where the source split holds
-    ``gt[<target name>]``. Top-level values are means over the two directions, ``n_frames``
-    counts both. The video shows the first ``video_frames`` of them (source | output | truth).
-    metrics.json is written last, so its presence means the evaluation finished.
+    ``extra_splits`` (e.g. ``{"val": (val_a, val_b)}``) are scored too and kept in metrics.json
+    under their name (the portrait sweep is judged on the validation split). The video shows
+    the first ``video_frames`` frames A -> B (source | output | truth). metrics.json is written
+    last, so its presence means the evaluation finished.
     """
-    translate = translate or copy_input
     out_dir = Path(out_dir)
-    if len(test_a) == 0 or len(test_b) == 0:
-        raise ValueError(
-            f"{out_dir}: empty test split ({names[0]}: {len(test_a)}, {names[1]}: {len(test_b)} frames)"
-        )
-    if crop_size is not None:
-        test_a, test_b = center_crop(test_a, crop_size), center_crop(test_b, crop_size)
-    sources = {"A2B": head(test_a, max_frames), "B2A": head(test_b, max_frames)}
-    gts = {"A2B": sources["A2B"].gt.get(names[1]), "B2A": sources["B2A"].gt.get(names[0])}
-    refs = {
-        "A": m.reference_descriptor(embed(sources["A2B"].frames, sources["A2B"].landmarks)),
-        "B": m.reference_descriptor(embed(sources["B2A"].frames, sources["B2A"].landmarks)),
-    }
-
-    result: dict[str, Any] = {"names": {"A": names[0], "B": names[1]}, "copy_input": translate is copy_input}
-    outputs = {}
-    for d in DIRECTIONS:
-        result[d], outputs[d] = _score_direction(
-            translate, d, sources[d], gts[d], refs, (refs["A"] + refs["B"]) / 2, embed, landmarks
-        )
-    for key in METRICS:
-        values = [result[d][key] for d in DIRECTIONS if result[d].get(key) is not None]
-        result[key] = float(np.mean(values)) if values else None
-    result["n_frames"] = sum(result[d]["n_frames"] for d in DIRECTIONS)
+    options = {"names": names, "crop_size": crop_size, "max_frames": max_frames, "target_share": target_share}
+    result, sources, outputs, gts = score_pair(translate, test_a, test_b, embed, landmarks, **options)
+    for split, (a, b) in (extra_splits or {}).items():
+        scores = score_pair(translate, a, b, embed, landmarks, **options)[0]
+        result[split] = {key: scores[key] for key in (*METRICS, "n_frames")}
 
     n = min(video_frames, len(outputs["A2B"]))
     panels = [sources["A2B"].frames[:n], outputs["A2B"][:n]]

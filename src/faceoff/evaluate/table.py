@@ -10,11 +10,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from faceoff.evaluate.run import METRICS
+from faceoff.evaluate.reenact import METRICS as REENACT_METRICS
+from faceoff.evaluate.run import METRICS as TRANSLATE_METRICS
 from faceoff.io.atomic import read_json, write_text
 
 ID_COLUMNS = ("run", "pair", "variant", "seed")
-METRIC_COLUMNS = (*METRICS, "n_frames")
+METRICS = {**TRANSLATE_METRICS, **REENACT_METRICS}
+SCORED_SPLITS = ("val",)  # metrics.json blocks of other splits, tabulated as <split>_<metric>
+METRIC_COLUMNS = (*METRICS, *(f"{s}_{k}" for s in SCORED_SPLITS for k in METRICS), "n_frames")
 TRAIN_COLUMNS = ("steps", "diverged", "diverged_step", "wall_time_s", "sec_per_step")
 COPY_VARIANT = "copy input"
 _LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {
@@ -45,12 +48,15 @@ def build_table(
             "pair": f"{names.get('A', 'A')}2{names.get('B', 'B')}",
             "variant": COPY_VARIANT if metrics.get("copy_input") else run_id,
         }
-        row |= {k: metrics.get(k) for k in METRIC_COLUMNS}
+        row |= {k: metrics[k] for k in METRICS if k in metrics}
+        for split in SCORED_SPLITS:
+            row |= {f"{split}_{k}": v for k, v in metrics.get(split, {}).items() if k in METRICS}
+        row["n_frames"] = metrics.get("n_frames")
         row |= {k: v for k, v in extra.get(run_id, {}).items() if k in (*ID_COLUMNS[1:], *TRAIN_COLUMNS)}
         rows.append(row)
     df = pd.DataFrame(rows)
     df = df[[c for c in (*ID_COLUMNS, *METRIC_COLUMNS, *TRAIN_COLUMNS) if c in df]]
-    scored = list(METRICS)
+    scored = [c for c in METRIC_COLUMNS if c in df and c != "n_frames"]
     df[scored] = df[scored].astype(float)  # a metric null in every row (no ground truth) -> NaN
     return df
 

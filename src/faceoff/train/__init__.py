@@ -1,7 +1,25 @@
-"""Model training: trainers by ``model`` name, their settings, and the translator for trained models."""
+"""Model training: models by ``model`` name (settings, stepper, translator) and the shared loop."""
 
-from faceoff.train import cyclegan as _cyclegan  # noqa: F401  registers the "cyclegan" trainer
-from faceoff.train.registry import TRAINERS, get_trainer, register_trainer
-from faceoff.train.settings import SettingsError, TrainSettings
+from faceoff.train.registry import (
+    MODELS,
+    ModelSpec,
+    get_model,
+    load_translator,
+    register_model,
+    settings_from_dict,
+    train_model,
+)
+from faceoff.train.settings import BaseSettings, SettingsError, TrainSettings
 
-__all__ = ["TRAINERS", "SettingsError", "TrainSettings", "get_trainer", "register_trainer"]
+__all__ = [
+    "MODELS",
+    "BaseSettings",
+    "ModelSpec",
+    "SettingsError",
+    "TrainSettings",
+    "get_model",
+    "load_translator",
+    "register_model",
+    "settings_from_dict",
+    "train_model",
+]

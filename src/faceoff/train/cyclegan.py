@@ -6,9 +6,12 @@ is one generator update followed by ``n_critic`` updates of every discriminator.
 generator calls instead of six) and each discriminator sees real and fake in one call; instance
 norm treats every sample on its own, so this changes float rounding only.
 
-Outputs in ``out_dir``: model.pt, losses.csv, train.json, samples.png, and ckpt/last.pt for
-resuming. A run whose losses turn NaN/inf stops, keeps its last finite weights and reports
-``diverged`` instead of raising, so that the rest of the pipeline still runs.
+Optional terms of the other studies: an identity-preserving perceptual loss (portrait study,
+``lambda_p``: ``||E(G(x)) - E(x)||^2`` with E a face-identity network, both directions) and a
+plateau learning-rate schedule (swap study, ``lr_policy: plateau``: x``plateau_factor`` on the
+generators' and the discriminators' rates separately when their validation loss has not improved
+for ``plateau_patience`` evaluations). The shared loop (:mod:`faceoff.train.loop`) checkpoints,
+resumes and writes the outputs.
 """
 
 from __future__ import annotations
@@ -16,23 +19,17 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import sys
-import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
-from tqdm import tqdm
 
 from faceoff.datasets.prepared import PreparedSplit
-from faceoff.io.atomic import atomic_path, write_json
 from faceoff.losses import AdversarialLoss, cycle_loss, gradient_penalty, identity_loss
+from faceoff.losses.identity import identity_preserving_loss
 from faceoff.nets import build_discriminator, build_generator
-from faceoff.train.checkpoint import load_checkpoint, save_checkpoint
 from faceoff.train.data import (
     STREAM_A,
     STREAM_B,
@@ -46,18 +43,16 @@ from faceoff.train.data import (
     step_torch_generator,
     to_tensors,
 )
-from faceoff.train.logging import LossLog, finite_or_none
+from faceoff.train.loop import Stepper, cpu_copy
 from faceoff.train.optim import lr_factor, make_optimizer, set_lr
 from faceoff.train.pool import ImagePool
-from faceoff.train.registry import register_trainer
-from faceoff.train.runtime import SPEED_KEYS, Runtime
+from faceoff.train.registry import ModelSpec, register_model
 from faceoff.train.settings import TrainSettings
+from faceoff.train.translator import Translator
 
 log = logging.getLogger(__name__)
 
-LOSSES = ["G_gan", "G_cycle", "G_idt", "G_ssim", "G_total", "D_A", "D_B", "D", "GP"]
-# Settings that do not change what is computed: a checkpoint stays valid when only these differ.
-_OPERATIONAL = ("log_every", "checkpoint_every", "sample_every", *SPEED_KEYS)
+LOSSES = ["G_gan", "G_cycle", "G_idt", "G_ssim", "G_perc", "G_total", "D_A", "D_B", "D", "GP"]
 
 
 @dataclass
@@ -69,16 +64,39 @@ class _Side:
     pool: ImagePool
 
 
-class CycleGANTrainer:
+@dataclass
+class _Plateau:
+    """Reduce-on-plateau state of one optimiser group: best validation loss, evaluations since, scale."""
+
+    best: float = float("inf")
+    bad: int = 0
+    scale: float = 1.0
+
+    def update(self, loss: float, patience: int, factor: float) -> None:
+        if loss < self.best:
+            self.best, self.bad = loss, 0
+            return
+        self.bad += 1
+        if self.bad >= patience:
+            self.scale *= factor
+            self.bad = 0
+
+
+class CycleGANTrainer(Stepper):
+    losses: ClassVar[list[str]] = LOSSES
+
     def __init__(
         self, settings: TrainSettings, data_a: PreparedSplit, data_b: PreparedSplit, seed: int, device: str
     ) -> None:
-        self.s, self.data, self.seed = settings, (data_a, data_b), seed
-        self.rt = Runtime.resolve(settings, device)
-        self.rt.activate()
-        self.device = self.rt.device
+        super().__init__(settings, seed, device)
+        self.s: TrainSettings = settings
+        self.val: tuple[PreparedSplit, PreparedSplit] | None = None
+        data = [self._limit(split) for split in (data_a, data_b)]
+        if settings.lr_policy == "plateau":  # the last val_frames of each train split validate
+            self.val = tuple(split.take(slice(len(split) - settings.val_frames, None)) for split in data)
+            data = [split.take(slice(0, len(split) - settings.val_frames)) for split in data]
+        self.data = (data[0], data[1])
         self.on_device = [self._store(split) for split in self.data]
-        torch.manual_seed(seed)
         self.G_AB = self._prepare(build_generator(settings.netG, settings.ngf, settings.norm))
         self.G_BA = self._prepare(build_generator(settings.netG, settings.ngf, settings.norm))
         self.opt_G = make_optimizer(
@@ -91,8 +109,21 @@ class CycleGANTrainer:
         self.side_A, self.side_B = self._side(), self._side()
         self.gan = AdversarialLoss(settings.gan_mode)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.rt.grad_scaling)
-        self.log = LossLog(LOSSES, self.device)
-        self.step = 0
+        self.identity = None
+        if settings.lambda_p:
+            from faceoff.faces.identity_net import build_identity_net  # parses weights: only when used
+
+            self.identity = build_identity_net(settings.identity_net, str(self.device))
+        self.plateau = {"G": _Plateau(), "D": _Plateau()}
+        self.val_history: list[dict[str, float]] = []
+
+    def _limit(self, split: PreparedSplit) -> PreparedSplit:
+        """The first ``train_limit`` frames (the portrait sweep trains on 200 pairs), all when unset."""
+        s = self.s
+        need = 1 + (s.val_frames if s.lr_policy == "plateau" else 0)
+        if len(split) < need:
+            raise ValueError(f"a train split of {len(split)} frames is too small (needs {need})")
+        return split if s.train_limit is None else split.take(slice(0, s.train_limit))
 
     def _store(self, split: PreparedSplit) -> DeviceSplit | None:
         """The split on the device when wanted and it fits; None: batches come from the (mapped) arrays."""
@@ -184,17 +215,32 @@ class CycleGANTrainer:
             if identity:
                 weight = s.lambda_cycle * s.lambda_identity
                 g_idt = identity_loss(idt_b, b.images, weight) + identity_loss(idt_a, a.images, weight)
-            g_total = g_gan + g_cycle + g_ssim + g_idt
-        terms = {"G_gan": g_gan, "G_cycle": g_cycle, "G_idt": g_idt, "G_ssim": g_ssim, "G_total": g_total}
+            g_perc = g_cycle.new_zeros(())
+            if self.identity is not None:
+                g_perc = s.lambda_p * (
+                    identity_preserving_loss(self.identity, fake_b, a.images)
+                    + identity_preserving_loss(self.identity, fake_a, b.images)
+                )
+            g_total = g_gan + g_cycle + g_ssim + g_idt + g_perc
+        terms = {
+            "G_gan": g_gan,
+            "G_cycle": g_cycle,
+            "G_idt": g_idt,
+            "G_ssim": g_ssim,
+            "G_perc": g_perc,
+            "G_total": g_total,
+        }
         return terms, fake_b, fake_a
 
     def train_step(self, step: int) -> torch.Tensor:
         """One generator update and ``n_critic`` discriminator updates; returns the losses (on device)."""
         s = self.s
         factor = lr_factor(step, s.steps, s.steps_decay)
-        set_lr(self.opt_G, s.lr * factor)
+        set_lr(self.opt_G, s.lr * factor * self.plateau["G"].scale)
         for opt in self.side_A.optimizers + self.side_B.optimizers:
-            set_lr(opt, s.lr_discriminator * factor)
+            set_lr(opt, s.lr_discriminator * factor * self.plateau["D"].scale)
+        if self.val is not None and step and step % s.val_every == 0:
+            self._validate()
         a, b = self.batches(step)
 
         discriminators = self.side_A.nets + self.side_B.nets
@@ -225,6 +271,65 @@ class CycleGANTrainer:
         return torch.stack(
             [t.detach().float() for t in (*terms.values(), d_a, d_b, (d_a + d_b) / 2, gp / s.n_critic)]
         )
+
+    @torch.no_grad()
+    def validation_losses(self) -> tuple[float, float]:
+        """Generator and discriminator losses on the held-out frames (central crops, no pool)."""
+        assert self.val is not None
+        totals = np.zeros(2)
+        nets = [self.G_AB, self.G_BA, *self.side_A.nets, *self.side_B.nets]
+        modes = [net.training for net in nets]
+        for net in nets:
+            net.eval()
+        n = min(len(self.val[0]), len(self.val[1]))
+        for start in range(0, n, 8):
+            a, b = (self._central(split, slice(start, min(start + 8, n))) for split in self.val)
+            terms, fake_b, fake_a = self.generator_losses(a, b)
+            with self._autocast():
+                d_a = sum(self.gan.discriminator(d(a.images), d(fake_a)) for d in self.side_A.nets)
+                d_b = sum(self.gan.discriminator(d(b.images), d(fake_b)) for d in self.side_B.nets)
+            weight = a.images.shape[0] / n
+            totals += weight * np.array([float(terms["G_total"]), float(d_a + d_b)])
+        for net, mode in zip(nets, modes, strict=True):
+            net.train(mode)
+        return float(totals[0]), float(totals[1])
+
+    def _central(self, split: PreparedSplit, rows: slice) -> Batch:
+        off = (split.size - self.s.crop_size) // 2
+        window = (rows, slice(off, off + self.s.crop_size), slice(off, off + self.s.crop_size))
+        batch = to_tensors(np.asarray(split.frames[window]), np.asarray(split.masks[window]), self.device)
+        if self.s.mask_input:
+            batch.images = mask_background(batch.images, batch.masks)
+        return batch
+
+    def _validate(self) -> None:
+        """Plateau schedule: one validation, then each optimiser group's scale follows its own loss."""
+        s = self.s
+        g_loss, d_loss = self.validation_losses()
+        self.plateau["G"].update(g_loss, s.plateau_patience, s.plateau_factor)
+        self.plateau["D"].update(d_loss, s.plateau_patience, s.plateau_factor)
+        self.val_history.append(
+            {
+                "step": self.step,
+                "G": g_loss,
+                "D": d_loss,
+                "lr_scale_G": self.plateau["G"].scale,
+                "lr_scale_D": self.plateau["D"].scale,
+            }
+        )
+
+    def current_lr(self, step: int) -> float:
+        s = self.s
+        return s.lr * lr_factor(step, s.steps, s.steps_decay) * self.plateau["G"].scale
+
+    def info(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.identity is not None:
+            out["identity_net"] = self.s.identity_net
+        if self.val is not None:
+            out["plateau"] = {k: asdict(v) for k, v in self.plateau.items()}
+            out["validation"] = self.val_history
+        return out
 
     def _generator_gan(self, side: _Side, fake: torch.Tensor) -> torch.Tensor:
         """Generator's adversarial loss against one side, averaged over its discriminators (equal weights)."""
@@ -260,24 +365,18 @@ class CycleGANTrainer:
 
     # ---------------------------------------------------------------- state
 
-    def generators_finite(self) -> bool:
+    def finite(self) -> bool:
         params = [*self.G_AB.parameters(), *self.G_BA.parameters()]
         return bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
 
-    def generator_state(self) -> dict[str, dict[str, torch.Tensor]]:
-        """A detached CPU copy of both generators' weights."""
-        return {
-            name: {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
-            for name, net in (("G_AB", self.G_AB), ("G_BA", self.G_BA))
-        }
+    def weights(self) -> dict[str, dict[str, torch.Tensor]]:
+        """A detached CPU copy of both generators' weights (what model.pt keeps)."""
+        return {"G_AB": cpu_copy(self.G_AB), "G_BA": cpu_copy(self.G_BA)}
 
     def state_dict(self, elapsed: float) -> dict[str, Any]:
         sides = {"A": self.side_A, "B": self.side_B}
         return {
-            "settings": self.s.to_dict(),
-            "seed": self.seed,
-            "step": self.step,
-            "elapsed": elapsed,
+            **super().state_dict(elapsed),
             "G_AB": self.G_AB.state_dict(),
             "G_BA": self.G_BA.state_dict(),
             "opt_G": self.opt_G.state_dict(),
@@ -285,12 +384,12 @@ class CycleGANTrainer:
             "opt_D": {k: [o.state_dict() for o in side.optimizers] for k, side in sides.items()},
             "pool": {k: side.pool.state_dict() for k, side in sides.items()},
             "scaler": self.scaler.state_dict(),
-            "log": self.log.state_dict(),
-            "torch_rng": torch.get_rng_state(),
+            "plateau": {k: asdict(v) for k, v in self.plateau.items()},
+            "val_history": self.val_history,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.step = state["step"]
+        super().load_state_dict(state)
         self.G_AB.load_state_dict(state["G_AB"])
         self.G_BA.load_state_dict(state["G_BA"])
         self.opt_G.load_state_dict(state["opt_G"])
@@ -301,27 +400,19 @@ class CycleGANTrainer:
                 opt.load_state_dict(sd)
             side.pool.load_state_dict(state["pool"][key], self.device)
         self.scaler.load_state_dict(state["scaler"])
-        self.log.load_state_dict(state["log"])
-        torch.set_rng_state(state["torch_rng"].cpu())
-
-    def compatible(self, state: dict[str, Any]) -> bool:
-        """Whether a checkpoint continues this very run (same seed and computation-relevant settings)."""
-        ours, theirs = self.s.to_dict(), dict(state["settings"])
-        for key in _OPERATIONAL:
-            ours.pop(key, None)
-            theirs.pop(key, None)
-        return state["seed"] == self.seed and ours == theirs
+        self.plateau = {k: _Plateau(**v) for k, v in state["plateau"].items()}
+        self.val_history = list(state["val_history"])
 
     # ---------------------------------------------------------------- samples
 
     @torch.no_grad()
-    def samples(self, generators: dict[str, dict[str, torch.Tensor]] | None = None) -> np.ndarray:
+    def samples(self, weights: dict[str, Any] | None = None) -> np.ndarray:
         """Grid: real A, fake B, rec A / real B, fake A, rec B (central crop of each split's first frame)."""
         nets = {"G_AB": self.G_AB, "G_BA": self.G_BA}
-        if generators is not None:
+        if weights is not None:
             nets = {k: copy.deepcopy(v) for k, v in nets.items()}
             for k, net in nets.items():
-                net.load_state_dict(generators[k])
+                net.load_state_dict(weights[k])
         rows = []
         for split, forward, backward in (
             (self.data[0], nets["G_AB"], nets["G_BA"]),
@@ -341,120 +432,8 @@ class CycleGANTrainer:
         return ((grid + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
-def _save_png(path: Path, image: np.ndarray) -> None:
-    with atomic_path(path, suffix=".png") as tmp:
-        Image.fromarray(image).save(tmp, format="PNG")
+def _translator(model: dict[str, Any], device: str) -> Translator:
+    return Translator(model["settings"], model, device)
 
 
-@register_trainer("cyclegan", stepper=CycleGANTrainer)
-def train_cyclegan(
-    settings: TrainSettings,
-    data_a: PreparedSplit,
-    data_b: PreparedSplit,
-    out_dir: str | Path,
-    seed: int,
-    device: str = "cpu",
-    progress: bool = True,
-    stop_after: int | None = None,
-) -> dict[str, Any]:
-    """Train (or resume from ``out_dir/ckpt/last.pt``), write the run's outputs, return train.json's content.
-
-    ``stop_after`` ends the process as if killed after that many steps (no outputs beyond the
-    periodic checkpoints): the hook with which tests check that resuming is exact.
-    """
-    s = settings
-    out = Path(out_dir)
-    ckpt_path = out / "ckpt" / "last.pt"
-    trainer = CycleGANTrainer(s, data_a, data_b, seed, device)
-    elapsed = 0.0
-    state = load_checkpoint(ckpt_path, trainer.device)
-    if state is not None and trainer.compatible(state):
-        trainer.load_state_dict(state)
-        elapsed = state["elapsed"]
-        log.info("resuming %s from step %d", out, trainer.step)
-    elif state is not None:
-        log.warning("%s: checkpoint from different settings or seed; training from scratch", ckpt_path)
-    resumed_from = trainer.step
-    good, good_step = trainer.generator_state(), trainer.step
-    diverged_step: int | None = None  # 1-based number of the first step with a non-finite loss
-    window_start = time.perf_counter()
-    run_start = window_start
-    window_steps = 0
-    window_rates: list[float] = []
-    bar = tqdm(
-        total=s.total_steps,
-        initial=trainer.step,
-        desc=f"train {out.name}",
-        disable=not progress or not sys.stderr.isatty(),
-        dynamic_ncols=True,
-    )
-    with bar:
-        while trainer.step < s.total_steps:
-            step = trainer.step
-            trainer.log.add(step, trainer.train_step(step))
-            trainer.step = step + 1
-            window_steps += 1
-            bar.update()
-            done = trainer.step
-            at_log, at_ckpt = done % s.log_every == 0, done % s.checkpoint_every == 0
-            if at_log or at_ckpt or done == s.total_steps:
-                bad = trainer.log.diverged_at()
-                if bad is not None or not trainer.generators_finite():
-                    diverged_step = done if bad is None else bad + 1
-                    trainer.log.flush(
-                        done,
-                        {"lr": s.lr * lr_factor(step, s.steps, s.steps_decay), "sec_per_step": float("nan")},
-                    )
-                    break
-                good, good_step = trainer.generator_state(), done
-                if at_log or done == s.total_steps:
-                    now = time.perf_counter()
-                    rate = (now - window_start) / window_steps
-                    window_rates.append(rate)
-                    row = trainer.log.flush(
-                        done, {"lr": s.lr * lr_factor(step, s.steps, s.steps_decay), "sec_per_step": rate}
-                    )
-                    bar.set_postfix({k: f"{row[k]:.3g}" for k in ("G_total", "D")})
-                    window_start, window_steps = now, 0
-                if at_ckpt or done == s.total_steps:
-                    save_checkpoint(ckpt_path, trainer.state_dict(elapsed + time.perf_counter() - run_start))
-                    trainer.log.write_csv(out / "losses.csv")
-                    if bar.disable:  # a log file (Snakemake, SLURM) gets a line per checkpoint instead
-                        log.info(
-                            "%s: step %d/%d, %.3f s/step",
-                            out.name,
-                            done,
-                            s.total_steps,
-                            window_rates[-1] if window_rates else float("nan"),
-                        )
-            if s.sample_every and done % s.sample_every == 0:
-                _save_png(out / "samples" / f"step_{done:08d}.png", trainer.samples())
-            if stop_after is not None and done >= stop_after:
-                return {"steps": done, "stopped": True}
-
-    wall = elapsed + time.perf_counter() - run_start
-    ran = trainer.step - resumed_from
-    model = {"settings": s.to_dict(), **good}
-    with atomic_path(out / "model.pt") as tmp:
-        torch.save(model, tmp)
-    trainer.log.write_csv(out / "losses.csv")
-    _save_png(out / "samples.png", trainer.samples(good))
-    last_row = next((r for r in reversed(trainer.log.rows) if np.isfinite(r["G_total"])), None)
-    result = {
-        "steps": good_step,
-        "total_steps": s.total_steps,
-        "resumed_from": resumed_from,
-        "wall_time_s": wall,
-        "device": str(trainer.device),
-        "torch_threads": torch.get_num_threads(),
-        "precision": trainer.rt.precision,
-        "diverged": diverged_step is not None,
-        "diverged_step": diverged_step,
-        "final_losses": finite_or_none(last_row),
-        "sec_per_step": (time.perf_counter() - run_start) / ran if ran else None,
-        "sec_per_step_median": float(np.median(window_rates)) if window_rates else None,
-    }
-    write_json(out / "train.json", result)
-    if diverged_step is not None:
-        log.warning("%s diverged at step %d; kept the last finite weights", out, diverged_step)
-    return result
+register_model(ModelSpec("cyclegan", settings=TrainSettings, stepper=CycleGANTrainer, translator=_translator))

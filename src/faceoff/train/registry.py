@@ -1,35 +1,114 @@
-"""Trainer registry: the ``model`` setting names the function that trains a run.
+"""Model registry: the ``model`` training setting names a :class:`ModelSpec`.
 
-A trainer is ``fn(settings, data_a, data_b, out_dir, seed, device="cpu", progress=True) -> dict``
-and writes model.pt, losses.csv, train.json and samples.png into ``out_dir``.
+A model module registers one spec on import: its settings dataclass, its
+:class:`~faceoff.train.loop.Stepper`, what data it trains on, and how its model.pt is applied.
 
-A trainer may also register its *stepper*, the class behind one training step,
-``Stepper(settings, data_a, data_b, seed, device)`` with ``.batches(step)``, ``.train_step(step)``
-and ``.rt`` (its :class:`~faceoff.train.runtime.Runtime`): what ``faceoff bench`` times.
+- ``data="pair"``: the stepper is built as ``Stepper(settings, data_a, data_b, seed, device)``
+  from the train splits of the run's two items (CycleGAN, autoencoder swap, style transfer);
+- ``data="dataset"``: ``Stepper(settings, splits, seed, device)`` with ``splits`` mapping every
+  item of the dataset that has a train split to it (a classifier, a class-conditional GAN,
+  reenactment trained across videos).
+
+``translator(model, device)`` turns a loaded model.pt into an object whose
+``translate(direction, frames, masks)`` maps uint8 (N, S, S, 3) frames "AB" or "BA";
+``evaluation`` names the evaluation the model's runs get (``translate`` for :func:`evaluate_pair`,
+``reenact`` for the reenactment evaluation).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
 
-Trainer = Callable[..., dict[str, Any]]
+import torch
 
-TRAINERS: dict[str, Trainer] = {}
-STEPPERS: dict[str, type] = {}
+from faceoff.datasets.prepared import PreparedSplit
+from faceoff.train.loop import Stepper, fit
+from faceoff.train.settings import BaseSettings, SettingsError
 
-
-def register_trainer(name: str, stepper: type | None = None) -> Callable[[Trainer], Trainer]:
-    def decorate(fn: Trainer) -> Trainer:
-        TRAINERS[name] = fn
-        if stepper is not None:
-            STEPPERS[name] = stepper
-        return fn
-
-    return decorate
+# Modules that register models; importing them on first use keeps `import faceoff.train` light.
+_MODULES = ("cyclegan",)
 
 
-def get_trainer(name: str) -> Trainer:
-    if name not in TRAINERS:
-        raise ValueError(f"no trainer for model {name!r} (registered: {', '.join(sorted(TRAINERS))})")
-    return TRAINERS[name]
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    settings: type[BaseSettings]
+    stepper: type[Stepper]
+    translator: Callable[[dict[str, Any], str], Any] | None = None
+    data: Literal["pair", "dataset"] = "pair"
+    evaluation: str = "translate"
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    if spec.name in MODELS and MODELS[spec.name] is not spec:
+        raise ValueError(f"model {spec.name!r} registered twice")
+    MODELS[spec.name] = spec
+    return spec
+
+
+def all_models() -> dict[str, ModelSpec]:
+    for module in _MODULES:
+        importlib.import_module(f"faceoff.train.{module}")
+    return dict(MODELS)
+
+
+def get_model(name: str) -> ModelSpec:
+    models = all_models()
+    if name not in models:
+        raise SettingsError(f"unknown model {name!r} (registered: {', '.join(sorted(models))})")
+    return models[name]
+
+
+def settings_from_dict(values: Mapping[str, Any]) -> BaseSettings:
+    """The settings of the model ``values["model"]`` names (default ``cyclegan``), validated."""
+    spec = get_model(str(values.get("model", "cyclegan")))
+    return spec.settings.from_dict({"model": spec.name, **values})
+
+
+def build_stepper(
+    settings: BaseSettings,
+    data: Mapping[str, PreparedSplit],
+    pair: tuple[str, str] | None,
+    seed: int,
+    device: str = "cpu",
+) -> Stepper:
+    """The model's stepper on ``data`` (item -> train split); ``pair`` picks a pair model's two items."""
+    spec = get_model(settings.model)
+    if spec.data == "dataset":
+        return spec.stepper(settings, dict(data), seed, device)
+    if pair is None:
+        raise ValueError(f"model {spec.name!r} trains on a pair of items: pass the pair")
+    return spec.stepper(settings, data[pair[0]], data[pair[1]], seed, device)
+
+
+def train_model(
+    settings: BaseSettings,
+    data: Mapping[str, PreparedSplit],
+    pair: tuple[str, str] | None,
+    out_dir: str | Path,
+    seed: int,
+    device: str = "cpu",
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
+    """Train one run (resuming when its checkpoint exists); returns train.json's content."""
+    return fit(build_stepper(settings, data, pair, seed, device), out_dir, progress, stop_after)
+
+
+def load_translator(model_path: str | Path, device: str = "cpu") -> Any:
+    """The translator of a trained model.pt, whatever model wrote it."""
+    path = Path(model_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: trained model not found (run `faceoff train` first)")
+    model = torch.load(path, map_location="cpu", weights_only=True)
+    spec = get_model(model["settings"]["model"])
+    if spec.translator is None:
+        raise ValueError(f"{path}: model {spec.name!r} does not translate images")
+    return spec.translator(model, device)

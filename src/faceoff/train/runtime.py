@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from faceoff.train.settings import TrainSettings
+from faceoff.train.settings import BaseSettings
 
 # The fast path's switches; all of them off is the reference implementation's computation.
 FAST_PATH = (
@@ -44,7 +44,7 @@ class Runtime:
     threads: int
 
     @classmethod
-    def resolve(cls, s: TrainSettings, device: torch.device | str) -> Runtime:
+    def resolve(cls, s: BaseSettings, device: torch.device | str) -> Runtime:
         device = torch.device(device)
         cuda = device.type == "cuda"
         amp = (cuda or _cpu_has_bf16()) if s.amp is None else s.amp
@@ -59,9 +59,9 @@ class Runtime:
             amp_dtype=dtype,
             channels_last=cuda if s.channels_last is None else s.channels_last,
             # Batch norm mixes the samples of a batch: batching passes would change the result.
-            batch_passes=s.batch_passes and s.norm != "batch",
+            batch_passes=s.batch_passes and getattr(s, "norm", "instance") != "batch",
             data_on_device=s.data_on_device and cuda,
-            fused_optimizer=s.fused_optimizer and cuda and s.optimizer == "adam",
+            fused_optimizer=s.fused_optimizer and cuda and getattr(s, "optimizer", "adam") == "adam",
             cudnn_benchmark=s.cudnn_benchmark and cuda and not s.deterministic,
             compile=s.compile,
             deterministic=s.deterministic,

@@ -8,46 +8,40 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from faceoff.losses import GAN_MODES
 from faceoff.nets import SIZE_MULTIPLE, min_input_size
 from faceoff.nets.norm import NORMS
 
 OPTIMIZERS = ("adam", "rmsprop")
+LR_POLICIES = ("linear", "plateau")
+IDENTITY_NETS = ("dlib_resnet", "facenet")  # faceoff.faces.identity_net
 
 
 class SettingsError(ValueError):
     """Invalid training settings; the message names the offending key."""
 
 
+S = TypeVar("S", bound="BaseSettings")
+
+
 @dataclass(frozen=True)
-class TrainSettings:
+class BaseSettings:
+    """What every model's training shares: the schedule, logging and the speed switches.
+
+    Each registered model extends it with its own keys (:class:`TrainSettings` for CycleGAN);
+    ``from_dict`` rejects keys the model does not have, naming them.
+    """
+
     model: str = "cyclegan"
-    netG: str = "resnet_9blocks"  # params.yaml spelling
-    ngf: int = 64
-    n_layers_D: tuple[int, ...] = (3,)  # one PatchGAN per entry and side; GAN losses averaged
-    ndf: int = 64
-    norm: str = "instance"
-    gan_mode: str = "lsgan"
-    clip_value: float = 0.01  # wgan: critic weights clamped to +-clip_value after each critic step
-    n_critic: int = 1  # critic steps per generator step
-    gp_weight: float = 10.0  # wgangp
-    optimizer: str = "adam"
     lr: float = 2e-4
-    lr_D: float | None = None  # None: same as lr
     beta1: float = 0.5
     steps: int = 100  # generator steps at constant learning rate
     steps_decay: int = 100  # further steps with the rate decaying linearly to zero
     batch_size: int = 1
     crop_size: int = 256
     flip: bool = True
-    pool_size: int = 50
-    lambda_cycle: float = 10.0
-    lambda_identity: float = 0.5  # relative to lambda_cycle, as in CycleGAN
-    lambda_ssim: float = 0.0
-    mask_weight: float = 0.0  # cycle L1 weighted by mask_weight * mask + 1
-    mask_input: bool = False  # network input multiplied by the face mask (background black)
     log_every: int = 50
     checkpoint_every: int = 500
     sample_every: int = 0  # 0: samples only at the end
@@ -64,45 +58,95 @@ class TrainSettings:
     threads: int = 0  # 0: leave torch's default (one per physical core)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainSettings:
+    def from_dict(cls: type[S], values: dict[str, Any]) -> S:
         known = {f.name for f in dataclasses.fields(cls)}
         for key in values:
             if key not in known:
-                raise SettingsError(f"unknown training setting {key!r} (known: {', '.join(sorted(known))})")
-        values = dict(values)
-        if "n_layers_D" in values:
-            layers = values["n_layers_D"]
-            values["n_layers_D"] = tuple(layers) if isinstance(layers, list | tuple) else (layers,)
+                model = values.get("model", cls.model)
+                names = ", ".join(sorted(known))
+                raise SettingsError(f"unknown training setting {key!r} for model {model!r} (known: {names})")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         settings = cls(**values)
         settings.validate()
         return settings
 
     def to_dict(self) -> dict[str, Any]:
         """Plain built-in values (lists, not tuples) for JSON and ``torch.load(weights_only=True)``."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out["n_layers_D"] = list(self.n_layers_D)
-        return out
+        return {
+            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+            for f in dataclasses.fields(self)
+        }
 
     @property
     def total_steps(self) -> int:
         return self.steps + self.steps_decay
+
+    def validate(self) -> None:
+        for key in ("batch_size", "log_every", "checkpoint_every", "lr", "crop_size"):
+            if getattr(self, key) <= 0:
+                raise SettingsError(f"{key} must be positive, got {getattr(self, key)}")
+        if self.steps < 0 or self.steps_decay < 0 or self.total_steps == 0:
+            raise SettingsError(
+                f"steps ({self.steps}) and steps_decay ({self.steps_decay}) must be >= 0 with a positive sum"
+            )
+
+
+@dataclass(frozen=True)
+class TrainSettings(BaseSettings):
+    """CycleGAN and its studied variants."""
+
+    netG: str = "resnet_9blocks"  # params.yaml spelling
+    ngf: int = 64
+    n_layers_D: tuple[int, ...] = (3,)  # one PatchGAN per entry and side; GAN losses averaged
+    ndf: int = 64
+    norm: str = "instance"
+    gan_mode: str = "lsgan"
+    clip_value: float = 0.01  # wgan: critic weights clamped to +-clip_value after each critic step
+    n_critic: int = 1  # critic steps per generator step
+    gp_weight: float = 10.0  # wgangp
+    optimizer: str = "adam"
+    lr_D: float | None = None  # None: same as lr
+    pool_size: int = 50
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5  # relative to lambda_cycle, as in CycleGAN
+    lambda_ssim: float = 0.0
+    mask_weight: float = 0.0  # cycle L1 weighted by mask_weight * mask + 1
+    mask_input: bool = False  # network input multiplied by the face mask (background black)
+    train_limit: int | None = None  # train on the first N frames of each train split only (None: all)
+    # Portrait study: lambda_p * ||E(G(x)) - E(x)||^2 per direction, E the identity network.
+    lambda_p: float = 0.0
+    identity_net: str = "dlib_resnet"  # dlib_resnet (ships offline) | facenet (VGGFace2 weights)
+    # Swap study: "plateau" multiplies the generators' and the discriminators' rates by
+    # plateau_factor when their own validation loss (on the last val_frames frames of each train
+    # split, held out) has not improved for plateau_patience evaluations, one every val_every steps.
+    lr_policy: str = "linear"  # linear (constant, then linear decay) | plateau (on top of linear)
+    plateau_patience: int = 2
+    plateau_factor: float = 0.1
+    val_every: int = 100
+    val_frames: int = 16
 
     @property
     def lr_discriminator(self) -> float:
         return self.lr if self.lr_D is None else self.lr_D
 
     def validate(self) -> None:
+        super().validate()
         choices = {
             "netG": tuple(SIZE_MULTIPLE),
             "norm": NORMS,
             "gan_mode": GAN_MODES,
             "optimizer": OPTIMIZERS,
+            "lr_policy": LR_POLICIES,
+            "identity_net": IDENTITY_NETS,
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise SettingsError(f"{key}={getattr(self, key)!r} is not one of {', '.join(allowed)}")
-        positive = ("ngf", "ndf", "n_critic", "steps", "batch_size", "log_every", "checkpoint_every", "lr")
-        for key in positive:
+        if self.train_limit is not None and self.train_limit < 1:
+            raise SettingsError(f"train_limit must be >= 1 or null, got {self.train_limit}")
+        if not 0 < self.plateau_factor < 1:
+            raise SettingsError(f"plateau_factor must be in (0, 1), got {self.plateau_factor}")
+        for key in ("ngf", "ndf", "n_critic", "plateau_patience", "val_every", "val_frames"):
             if getattr(self, key) <= 0:
                 raise SettingsError(f"{key} must be positive, got {getattr(self, key)}")
         if not self.n_layers_D or any(n < 1 for n in self.n_layers_D):
