@@ -19,6 +19,8 @@ EMBEDDERS = ("dlib_resnet", "facenet")
 class _AlignedEmbedder:
     """Descriptors of face crops aligned by dlib's 68 landmarks (given, or predicted per image)."""
 
+    dim: int
+
     def __init__(self) -> None:
         self._landmarker = DlibLandmarker()
         self._detector = DlibHOGDetector(upsample=0)
@@ -31,6 +33,8 @@ class _AlignedEmbedder:
         if images.ndim != 4 or images.shape[-1] != 3:
             raise ValueError(f"expected (N, H, W, 3) uint8 images, got shape {images.shape}")
         n, height, width = images.shape[:3]
+        if n == 0:
+            return np.empty((0, self.dim), dtype=np.float32)
         scale = max(1, math.ceil(MIN_SIDE / min(height, width)))
         faces = []
         for i, image in enumerate(images):
@@ -46,7 +50,7 @@ class _AlignedEmbedder:
                     dlib.rectangle(0, 0, image.shape[1] - 1, image.shape[0] - 1), points
                 )
             faces.append((image, shape))
-        return self._describe(faces).reshape(n, -1)
+        return self._describe(faces)
 
     def _describe(self, faces: list[tuple[np.ndarray, Any]]) -> np.ndarray:
         """(N, D) float32 descriptors of (image, dlib shape) pairs."""
@@ -63,6 +67,8 @@ class _AlignedEmbedder:
 class DlibFaceEmbedder(_AlignedEmbedder):
     """128-d face descriptors from dlib itself; runs on the CPU, so it needs no device."""
 
+    dim = 128
+
     def __init__(self) -> None:
         import dlib
 
@@ -78,6 +84,8 @@ class DlibFaceEmbedder(_AlignedEmbedder):
 class FaceNetEmbedder(_AlignedEmbedder):
     """512-d FaceNet (VGGFace2) descriptors of 160 px chips aligned as dlib aligns its own."""
 
+    dim = 512
+
     def __init__(self, device: str = "cpu") -> None:
         from faceoff.faces.facenet import load_facenet
 
@@ -92,7 +100,10 @@ class FaceNetEmbedder(_AlignedEmbedder):
         from faceoff.faces.facenet import INPUT_SIZE
 
         chips = np.stack(
-            [dlib.get_face_chip(image, shape, size=INPUT_SIZE, padding=CHIP_PADDING) for image, shape in faces]
+            [
+                dlib.get_face_chip(image, shape, size=INPUT_SIZE, padding=CHIP_PADDING)
+                for image, shape in faces
+            ]
         )
         with torch.no_grad():
             x = torch.from_numpy(chips).to(self._device).permute(0, 3, 1, 2).float()
