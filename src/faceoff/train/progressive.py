@@ -1,0 +1,335 @@
+"""Progressive CycleGAN (the study's section VI): a CycleGAN whose networks grow in ``n_stages`` stages.
+
+Interpretation of the study ("we start with a very simple 2-layer generator and discriminator
+... increase the number of layers in the generators by 2 in each step and the discriminators by
+1 ... the final architecture is the same as the one used for CycleGAN, built in five steps"):
+
+- Stage ``k`` (1-based) trains a generator of ``2k`` layers and a discriminator of ``k + 1``
+  layers (see :mod:`faceoff.nets.progressive`): the generators grow a U-Net from its outer level
+  inwards and end as ``UnetGenerator(n_stages)`` (``unet_32`` for five stages); the
+  discriminators are PatchGANs one layer deeper per stage, ending as ``PatchDiscriminator(n_stages
+  - 1)`` (the 4-layer PatchGAN for five stages, which needs crops of at least 48 px).
+- The run's ``steps + steps_decay`` steps are split evenly over the stages (stage ``j`` starts at
+  step ``j * total // n_stages``); ``steps_per_stage`` may state the length explicitly, and must
+  then agree with the total. The learning rate is constant then decays linearly over the whole
+  run (:func:`~faceoff.train.optim.lr_factor`), not per stage.
+- Growing happens at the first step of a stage: every trained weight is kept, new layers are
+  initialised from a seed that depends only on ``(seed, stage)``, and both Adam optimisers are
+  rebuilt (fresh moments: the loss surface changes with the architecture). A checkpoint records
+  the stage; resuming grows to it the same way before loading weights and optimiser states, so a
+  resumed run ends with the same weights as an uninterrupted one. The image pools are kept.
+- Objective as in :mod:`faceoff.train.cyclegan`: adversarial (``gan_mode`` lsgan, the study's
+  least-squares form, or vanilla), cycle L1 times ``lambda_cycle`` and identity L1 times
+  ``lambda_cycle * lambda_identity``; one generator update then one update of both
+  discriminators on pooled fakes per step.
+
+Speed switches: amp (autocast), batch_passes (identity passes batched with the translations,
+real with fake in D), fused_optimizer and threads apply; channels_last, compile and
+data_on_device do not (the networks change shape during the run).
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from faceoff.datasets.prepared import PreparedSplit
+from faceoff.losses import AdversarialLoss, cycle_loss, identity_loss
+from faceoff.nets.norm import NORMS
+from faceoff.nets.patchgan import min_input_size
+from faceoff.nets.progressive import ProgressiveDiscriminator, ProgressiveGenerator
+from faceoff.train.autoswap import apply_to_frames, to_uint8
+from faceoff.train.data import STREAM_A, STREAM_B, STREAM_POOL, sample_batch, step_rng, to_tensors
+from faceoff.train.loop import Stepper, cpu_copy
+from faceoff.train.optim import lr_factor, make_optimizer, set_lr
+from faceoff.train.pool import ImagePool
+from faceoff.train.registry import ModelSpec, register_model
+from faceoff.train.settings import BaseSettings, SettingsError
+
+GAN_MODES = ("lsgan", "vanilla")
+# Seeds of the layers added at each growth (faceoff.train.data numbers the per-step streams from 0).
+STREAM_GROW = 17
+
+
+@dataclass(frozen=True)
+class ProgressiveSettings(BaseSettings):
+    model: str = "progressive_cyclegan"
+    n_stages: int = 5
+    steps_per_stage: int | None = None  # None: (steps + steps_decay) split evenly over the stages
+    ngf: int = 64
+    ndf: int = 64
+    norm: str = "instance"
+    gan_mode: str = "lsgan"
+    lr_D: float | None = None  # None: same as lr
+    pool_size: int = 50
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5  # relative to lambda_cycle, as in CycleGAN
+
+    @property
+    def lr_discriminator(self) -> float:
+        return self.lr if self.lr_D is None else self.lr_D
+
+    @property
+    def stage_starts(self) -> tuple[int, ...]:
+        """First (0-based) step of each stage."""
+        return tuple(j * self.total_steps // self.n_stages for j in range(self.n_stages))
+
+    def stage_at(self, step: int) -> int:
+        """The 1-based stage that 0-based ``step`` trains."""
+        return bisect.bisect_right(self.stage_starts, step)
+
+    def validate(self) -> None:
+        super().validate()
+        for key, allowed in (("norm", NORMS), ("gan_mode", GAN_MODES)):
+            if getattr(self, key) not in allowed:
+                raise SettingsError(f"{key}={getattr(self, key)!r} is not one of {', '.join(allowed)}")
+        for key in ("n_stages", "ngf", "ndf"):
+            if getattr(self, key) <= 0:
+                raise SettingsError(f"{key} must be positive, got {getattr(self, key)}")
+        if self.pool_size < 0:
+            raise SettingsError(f"pool_size must be >= 0, got {self.pool_size}")
+        if self.total_steps < self.n_stages:
+            raise SettingsError(
+                f"steps + steps_decay ({self.total_steps}) must give every one of n_stages "
+                f"({self.n_stages}) at least one step"
+            )
+        if self.steps_per_stage is not None and self.steps_per_stage * self.n_stages != self.total_steps:
+            raise SettingsError(
+                f"steps_per_stage {self.steps_per_stage} x n_stages {self.n_stages} != steps + steps_decay "
+                f"({self.total_steps}): set steps and steps_decay to add up, or leave steps_per_stage null"
+            )
+        multiple, smallest = 2**self.n_stages, min_input_size(self.n_stages - 1)
+        if self.crop_size % multiple or self.crop_size < smallest:
+            raise SettingsError(
+                f"crop_size {self.crop_size} must be a multiple of {multiple} and at least {smallest} "
+                f"for {self.n_stages} stages (U-Net depth and final PatchGAN)"
+            )
+
+
+class ProgressiveStepper(Stepper):
+    s: ProgressiveSettings
+    losses: ClassVar[list[str]] = ["G_gan", "G_cycle", "G_idt", "G_total", "D_A", "D_B", "D"]
+
+    def __init__(
+        self,
+        settings: ProgressiveSettings,
+        data_a: PreparedSplit,
+        data_b: PreparedSplit,
+        seed: int,
+        device: str,
+    ) -> None:
+        super().__init__(settings, seed, device)
+        s = settings
+        self.data = (data_a, data_b)
+        self.G_AB = ProgressiveGenerator(s.n_stages, s.ngf, s.norm).to(self.device)
+        self.G_BA = ProgressiveGenerator(s.n_stages, s.ngf, s.norm).to(self.device)
+        self.D_A = ProgressiveDiscriminator(s.n_stages, s.ndf, s.norm).to(self.device)
+        self.D_B = ProgressiveDiscriminator(s.n_stages, s.ndf, s.norm).to(self.device)
+        self.pools = {"A": ImagePool(s.pool_size), "B": ImagePool(s.pool_size)}
+        self.gan = AdversarialLoss(s.gan_mode)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.rt.grad_scaling)
+        self._build_optimizers()
+
+    @property
+    def stage(self) -> int:
+        return self.G_AB.stage
+
+    def _build_optimizers(self) -> None:
+        s, fused = self.s, self.rt.fused_optimizer
+        generators = [*self.G_AB.parameters(), *self.G_BA.parameters()]
+        discriminators = [*self.D_A.parameters(), *self.D_B.parameters()]
+        self.opt_G = make_optimizer("adam", generators, s.lr, s.beta1, fused)
+        self.opt_D = make_optimizer("adam", discriminators, s.lr_discriminator, s.beta1, fused)
+
+    def grow(self) -> None:
+        """Enter the next stage: new layers seeded by ``(seed, stage)``, optimisers rebuilt."""
+        stage = self.stage + 1
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(step_rng(self.seed, stage, STREAM_GROW).integers(2**63)))
+            for net in (self.G_AB, self.G_BA, self.D_A, self.D_B):
+                net.grow()
+                net.to(self.device)
+        self._build_optimizers()
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        dtype = self.rt.amp_dtype
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+
+    def _images(self, side: int, stream: int, step: int) -> torch.Tensor:
+        s = self.s
+        batch = sample_batch(
+            self.data[side],
+            self.seed,
+            step,
+            stream,
+            batch_size=s.batch_size,
+            crop=s.crop_size,
+            flip=s.flip,
+            mask_input=False,
+            device=self.device,
+        )
+        return batch.images
+
+    def train_step(self, step: int) -> torch.Tensor:
+        s = self.s
+        while self.stage < s.stage_at(step):
+            self.grow()
+        factor = lr_factor(step, s.steps, s.steps_decay)
+        set_lr(self.opt_G, s.lr * factor)
+        set_lr(self.opt_D, s.lr_discriminator * factor)
+        a, b = self._images(0, STREAM_A, step), self._images(1, STREAM_B, step)
+
+        self.D_A.requires_grad_(False)
+        self.D_B.requires_grad_(False)
+        identity = bool(s.lambda_identity)
+        with self._autocast():
+            if identity and self.rt.batch_passes:
+                n = a.shape[0]
+                fake_b, idt_b = self.G_AB(torch.cat([a, b])).split(n)
+                fake_a, idt_a = self.G_BA(torch.cat([b, a])).split(n)
+            else:
+                fake_b, fake_a = self.G_AB(a), self.G_BA(b)
+                if identity:
+                    idt_b, idt_a = self.G_AB(b), self.G_BA(a)
+            g_gan = self.gan(self.D_B(fake_b), True) + self.gan(self.D_A(fake_a), True)
+            g_cycle = (
+                cycle_loss(self.G_BA(fake_b), a, s.lambda_cycle)[0]
+                + cycle_loss(self.G_AB(fake_a), b, s.lambda_cycle)[0]
+            )
+            g_idt = g_cycle.new_zeros(())
+            if identity:
+                weight = s.lambda_cycle * s.lambda_identity
+                g_idt = identity_loss(idt_b, b, weight) + identity_loss(idt_a, a, weight)
+            g_total = g_gan + g_cycle + g_idt
+        self.opt_G.zero_grad(set_to_none=True)
+        self.scaler.scale(g_total).backward()
+        self.scaler.step(self.opt_G)
+        self.scaler.update()
+        self.D_A.requires_grad_(True)
+        self.D_B.requires_grad_(True)
+
+        rng = step_rng(self.seed, step, STREAM_POOL)
+        pooled_b = self.pools["B"].query(fake_b.detach(), rng)
+        pooled_a = self.pools["A"].query(fake_a.detach(), rng)
+        with self._autocast():
+            d_a = self._discriminator_loss(self.D_A, a, pooled_a)
+            d_b = self._discriminator_loss(self.D_B, b, pooled_b)
+        self.opt_D.zero_grad(set_to_none=True)
+        self.scaler.scale(d_a + d_b).backward()
+        self.scaler.step(self.opt_D)
+        self.scaler.update()
+        terms = (g_gan, g_cycle, g_idt, g_total, d_a, d_b, (d_a + d_b) / 2)
+        return torch.stack([t.detach().float() for t in terms])
+
+    def _discriminator_loss(
+        self, d: ProgressiveDiscriminator, real: torch.Tensor, fake: torch.Tensor
+    ) -> torch.Tensor:
+        if self.rt.batch_passes:
+            real_scores, fake_scores = d(torch.cat([real, fake])).split(real.shape[0])
+        else:
+            real_scores, fake_scores = d(real), d(fake)
+        return self.gan.discriminator(real_scores, fake_scores)
+
+    # ---------------------------------------------------------------- state
+
+    def weights(self) -> dict[str, Any]:
+        return {"G_AB": cpu_copy(self.G_AB), "G_BA": cpu_copy(self.G_BA), "stage": self.stage}
+
+    def info(self) -> dict[str, Any]:
+        return {"stage": self.stage, "stage_starts": list(self.s.stage_starts)}
+
+    def state_dict(self, elapsed: float) -> dict[str, Any]:
+        return {
+            **super().state_dict(elapsed),
+            "stage": self.stage,
+            "nets": {name: getattr(self, name).state_dict() for name in ("G_AB", "G_BA", "D_A", "D_B")},
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "pool": {key: pool.state_dict() for key, pool in self.pools.items()},
+            "scaler": self.scaler.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        while self.stage < state["stage"]:
+            self.grow()
+        super().load_state_dict(state)
+        for name, net_state in state["nets"].items():
+            getattr(self, name).load_state_dict(net_state)
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        for key, pool in self.pools.items():
+            pool.load_state_dict(state["pool"][key], self.device)
+        self.scaler.load_state_dict(state["scaler"])
+
+    # ---------------------------------------------------------------- samples
+
+    @torch.no_grad()
+    def samples(self, weights: dict[str, Any] | None = None) -> np.ndarray:
+        """Grid: real A, fake B, rec A / real B, fake A, rec B (central crop of each split's first frame)."""
+        if weights is None:
+            g_ab, g_ba = self.G_AB, self.G_BA
+        else:
+            g_ab, g_ba = (
+                _generator(self.s.to_dict(), weights, key).to(self.device) for key in ("G_AB", "G_BA")
+            )
+        crop = self.s.crop_size
+        rows = []
+        for split, forward, backward in ((self.data[0], g_ab, g_ba), (self.data[1], g_ba, g_ab)):
+            off = (split.size - crop) // 2
+            real = to_tensors(
+                np.asarray(split.frames[:1, off : off + crop, off : off + crop]), None, self.device
+            )
+            modes = forward.training, backward.training
+            forward.eval()
+            backward.eval()
+            fake = forward(real.images)
+            rows.append(torch.cat([real.images, fake, backward(fake)], 3))
+            forward.train(modes[0])
+            backward.train(modes[1])
+        return to_uint8(torch.cat(rows, 2))[0]
+
+
+def _generator(settings: dict[str, Any], model: dict[str, Any], key: str) -> ProgressiveGenerator:
+    """A generator of ``model`` (weights and the ``stage`` they were trained at)."""
+    net = ProgressiveGenerator(settings["n_stages"], settings["ngf"], settings["norm"], stage=model["stage"])
+    net.load_state_dict(model[key])
+    return net
+
+
+class ProgressiveTranslator:
+    """The trained generators: "AB" applies G_AB, "BA" G_BA (inputs: multiples of 2 ** n_stages)."""
+
+    def __init__(self, model: dict[str, Any], device: str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.multiple = 2 ** model["settings"]["n_stages"]
+        self.nets = {
+            direction: _generator(model["settings"], model, key).to(self.device).eval()
+            for direction, key in (("AB", "G_AB"), ("BA", "G_BA"))
+        }
+
+    def translate(self, direction: str, frames: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+        """uint8 (N, S, S, 3) frames rendered in the other domain; masks are unused."""
+        if direction not in self.nets:
+            raise ValueError(f"direction must be 'AB' or 'BA', got {direction!r}")
+        if frames.shape[1] % self.multiple or frames.shape[2] % self.multiple:
+            raise ValueError(
+                f"frame sides must be multiples of {self.multiple}, got frames of shape {frames.shape}"
+            )
+        return apply_to_frames(self.nets[direction], frames, self.device)
+
+
+register_model(
+    ModelSpec(
+        "progressive_cyclegan",
+        settings=ProgressiveSettings,
+        stepper=ProgressiveStepper,
+        translator=ProgressiveTranslator,
+        data="pair",
+        evaluation="translate",
+    )
+)
