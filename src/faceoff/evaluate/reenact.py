@@ -1,0 +1,245 @@
+"""Quantitative evaluation of face reenactment, which the 300VW study judged by eye only.
+
+For each of a pair of test videos ``(a, b)``, its first frame is the source and every frame
+(up to ``max_frames``) a target:
+
+- self-reenactment (the source driven by its own video's landmarks): the real target frame
+  exists, so the output is scored against it (L1, SSIM), against the target's landmarks (does
+  it follow the conditioning?), against the source person (does it keep the identity?) and
+  against its own input (the identity-mapping collapse the study saw without the feature terms);
+- cross-reenactment (``a``'s source driven by ``b``'s landmarks, and ``b``'s by ``a``'s): no
+  truth exists; landmark error and identity similarity to the source person.
+
+Identity similarities are cosines centred on the mean of the pair's two persons, as in
+:func:`faceoff.evaluate.run.evaluate_pair`; with two persons the similarity to the other (the
+driver) is exactly the negative, so it is not reported separately.
+
+The copy-input baseline (``reenact=None``: output = source frame) runs through the same code.
+Landmarks of another video are used in their own crop coordinates: 300VW crops are centred on
+the landmarks at a fixed scale, so faces of different videos sit at about the same place.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceoff.datasets.prepared import PreparedSplit
+from faceoff.evaluate import metrics as m
+from faceoff.evaluate.run import Embed, Landmarks, center_crop, head
+from faceoff.faces.heatmaps import heatmap_image
+from faceoff.io.atomic import write_json
+from faceoff.plots.reenact import reenactment_grid
+from faceoff.plots.video import side_by_side_video
+
+Reenact = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+METRICS = {
+    "l1_gt": "self-reenactment: mean absolute error to the real target frame, [0, 1] scale (lower is better)",
+    "ssim_gt": "self-reenactment: SSIM to the real target frame (higher is better)",
+    "landmark_nme": "self-reenactment: landmarks found on the output vs the target's / inter-ocular distance "
+    "(lower = follows the conditioning)",
+    "landmark_shift": "self-reenactment: landmarks found on the output vs those found on the source frame / "
+    "inter-ocular distance (0 = the face did not move, as when copying the input)",
+    "target_shift": "self-reenactment: the target's landmarks vs the source's / inter-ocular distance (the "
+    "movement a perfect output shows; the same for every run)",
+    "identity_sim": "self-reenactment: cosine of the output's descriptor to the source person's mean "
+    "descriptor, both centred on the pair's mean (higher = keeps the identity)",
+    "identity_cos": "self-reenactment: raw cosine of the output's descriptor to the source person's mean",
+    "input_ssim": "self-reenactment: SSIM of the output to its input (source) frame",
+    "collapse": "self-reenactment: SSIM(output, source) - SSIM(target, source) (> 0: closer to the input "
+    "than the real target is, the identity-mapping collapse; 0 for a perfect output)",
+    "face_found": "self-reenactment: share of outputs on which a face and its landmarks were found",
+    "cross_landmark_nme": "cross-reenactment: landmarks found on the output vs the driving landmarks / "
+    "inter-ocular distance",
+    "cross_landmark_shift": "cross-reenactment: landmarks found on the output vs on the source frame / "
+    "inter-ocular distance (0 = no movement)",
+    "cross_identity_sim": "cross-reenactment: centred cosine to the source person (higher = keeps the "
+    "identity)",
+    "cross_face_found": "cross-reenactment: share of outputs on which a face was found",
+}
+BATCH = 16
+N_SAMPLES = 3
+
+
+def copy_source(frames: np.ndarray, target_landmarks: np.ndarray) -> np.ndarray:
+    """The trivial reenactor: every output is its source frame."""
+    return np.array(frames, dtype=np.uint8, copy=True)
+
+
+def reenact_all(reenact: Reenact, frames: np.ndarray, target_landmarks: np.ndarray) -> np.ndarray:
+    """Reenact in batches of :data:`BATCH`, checking each output batch is uint8 like its input."""
+    out = []
+    for start in range(0, len(frames), BATCH):
+        window = slice(start, start + BATCH)
+        batch = np.asarray(reenact(frames[window], target_landmarks[window]))
+        if batch.shape != frames[window].shape or batch.dtype != np.uint8:
+            raise ValueError(
+                f"reenactor: {batch.dtype} {batch.shape} out for uint8 {frames[window].shape} in"
+            )
+        out.append(batch)
+    return np.concatenate(out)
+
+
+def _mean(values: np.ndarray) -> float | None:
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else None
+
+
+def _score(
+    outputs: np.ndarray,
+    source_found: np.ndarray | None,
+    driving: np.ndarray,
+    person: np.ndarray,
+    center: np.ndarray,
+    embed: Embed,
+    landmarks: Landmarks,
+) -> dict[str, Any]:
+    """What self- and cross-reenactment share: landmark scores and identity to the source ``person``
+    (their mean descriptor), centred on ``center`` and raw."""
+    found = [landmarks(image) for image in outputs]
+    # Where no face is found, align the output with the landmarks it was asked to follow.
+    points = np.stack([f if f is not None else d for f, d in zip(found, driving, strict=True)])
+    descriptors = embed(outputs, points)
+    shift_ref = np.broadcast_to(
+        np.full((68, 2), np.nan) if source_found is None else source_found, (len(outputs), 68, 2)
+    )
+    return {
+        "landmark_nme": _mean(m.landmark_nme(found, driving)),
+        "landmark_shift": _mean(m.landmark_nme(found, shift_ref)),
+        "face_found": sum(f is not None for f in found) / len(found),
+        "identity_sim": _mean(m.cosine_to_reference(descriptors, person, center)),
+        "identity_cos": _mean(m.cosine_to_reference(descriptors, person)),
+    }
+
+
+def evaluate_reenact(
+    reenact: Reenact | None,
+    test_splits: Mapping[str, PreparedSplit],
+    out_dir: str | os.PathLike[str],
+    embed: Embed,
+    landmarks: Landmarks,
+    crop_size: int | None = None,
+    max_frames: int | None = 200,
+    video_frames: int = 200,
+    fps: float = 25.0,
+    pair: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """Score ``reenact(frames, target_landmarks) -> frames`` on two test videos; write metrics.json,
+    samples.png and faceoff.mp4 to ``out_dir``.
+
+    ``pair`` names the two videos in ``test_splits`` (default: the first two by name). Top-level
+    values are the :data:`METRICS`, means over both videos (self) and both directions (cross);
+    per-video and per-direction values are kept under ``self`` and ``cross``.
+    metrics.json is written last, so its presence means the evaluation finished.
+    """
+    reenact = reenact or copy_source
+    out = Path(out_dir)
+    a, b = pair if pair is not None else tuple(sorted(test_splits)[:2])
+    if a not in test_splits or b not in test_splits or a == b:
+        raise ValueError(f"{out}: need two distinct test videos, got {a!r}, {b!r} of {sorted(test_splits)}")
+    splits = {}
+    for item in (a, b):
+        split = test_splits[item]
+        if len(split) == 0:
+            raise ValueError(f"{out}: empty test split of {item!r}")
+        split = head(split, max_frames)
+        splits[item] = center_crop(split, crop_size) if crop_size is not None else split
+    refs = {k: m.reference_descriptor(embed(s.frames, s.landmarks)) for k, s in splits.items()}
+    center = (refs[a] + refs[b]) / 2
+
+    result: dict[str, Any] = {"pair": [a, b], "copy_input": reenact is copy_source, "self": {}, "cross": {}}
+    samples: dict[str, list[Any]] = {k: [] for k in ("source", "source_landmarks", "output", "target")}
+    samples |= {"target_landmarks": [], "titles": []}
+    videos = {}
+    for item, other in ((a, b), (b, a)):
+        split = splits[item]
+        n = len(split)
+        sources = np.repeat(split.frames[:1], n, axis=0)
+        source_found = landmarks(split.frames[0])
+        outputs = reenact_all(reenact, sources, split.landmarks)
+        scores = _score(outputs, source_found, split.landmarks, refs[item], center, embed, landmarks)
+        input_ssim, target_ssim = m.ssim(outputs, sources), m.ssim(split.frames, sources)
+        result["self"][item] = {
+            "n_frames": n,
+            "l1_gt": _mean(m.l1(outputs, split.frames)),
+            "ssim_gt": _mean(m.ssim(outputs, split.frames)),
+            "landmark_nme": scores["landmark_nme"],
+            "landmark_shift": scores["landmark_shift"],
+            "target_shift": _mean(
+                m.landmark_nme(list(split.landmarks), np.repeat(split.landmarks[:1], n, 0))
+            ),
+            "identity_sim": scores["identity_sim"],
+            "identity_cos": scores["identity_cos"],
+            "input_ssim": _mean(input_ssim),
+            "collapse": _mean(input_ssim - target_ssim),
+            "face_found": scores["face_found"],
+        }
+        videos[item] = (sources, outputs)
+        for j in np.linspace(0, n - 1, num=min(N_SAMPLES, n)).astype(int):
+            _add_sample(samples, split, split, outputs[j], j, f"{item} #{j}")
+
+        driver = splits[other]
+        k = min(n, len(driver))
+        cross_out = reenact_all(reenact, sources[:k], driver.landmarks[:k])
+        scores = _score(cross_out, source_found, driver.landmarks[:k], refs[item], center, embed, landmarks)
+        result["cross"][f"{item}<-{other}"] = {
+            "n_frames": k,
+            "cross_landmark_nme": scores["landmark_nme"],
+            "cross_landmark_shift": scores["landmark_shift"],
+            "cross_identity_sim": scores["identity_sim"],
+            "cross_face_found": scores["face_found"],
+        }
+        j = k // 2
+        _add_sample(samples, split, driver, cross_out[j], j, f"{item} by {other} #{j}")
+
+    for key in METRICS:
+        group = result["cross"] if key.startswith("cross_") else result["self"]
+        values = [v[key] for v in group.values() if v.get(key) is not None]
+        result[key] = float(np.mean(values)) if values else None
+    result["n_frames"] = sum(v["n_frames"] for v in result["self"].values())
+
+    sources, outputs = videos[a]
+    n = min(video_frames, len(outputs))
+    size = outputs.shape[1]
+    marks = np.stack([heatmap_image(p, size) for p in splits[a].landmarks[:n]])
+    side_by_side_video(
+        out / "faceoff.mp4",
+        [sources[:n], marks, outputs[:n], splits[a].frames[:n]],
+        fps=fps,
+        labels=["source", "target landmarks", "output", "real target"],
+    )
+    arrays = {k: np.asarray(v) for k, v in samples.items()}
+    reenactment_grid(
+        arrays["source"],
+        arrays["source_landmarks"],
+        arrays["output"],
+        arrays["target"],
+        arrays["target_landmarks"],
+        out / "samples.png",
+        row_titles=list(arrays["titles"]),
+    )
+    write_json(out / "metrics.json", result)
+    return result
+
+
+def _add_sample(
+    samples: dict[str, list[Any]],
+    source: PreparedSplit,
+    driver: PreparedSplit,
+    output: np.ndarray,
+    j: int,
+    title: str,
+) -> None:
+    """One appendix-A row: the source's first frame driven by ``driver``'s frame ``j``."""
+    samples["source"].append(source.frames[0])
+    samples["source_landmarks"].append(source.landmarks[0])
+    samples["output"].append(output)
+    samples["target"].append(driver.frames[j])
+    samples["target_landmarks"].append(driver.landmarks[j])
+    samples["titles"].append(title)

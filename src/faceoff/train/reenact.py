@@ -1,0 +1,314 @@
+"""Face reenactment on 300VW (the loss-ablation study): one landmark-conditioned generator for
+every training video.
+
+A training sample is three distinct frames of one video (source, target and a third frame whose
+landmarks are the triple-consistency loss's stop-over), centre-cropped to ``crop_size``; with
+``flip``, half the samples are mirrored, all three frames and their landmarks together (points
+reordered by :data:`~faceoff.faces.heatmaps.FLIP_PERMUTATION`). Videos are drawn in proportion to
+their frames, i.e. every training frame is equally likely to be a source. Heatmaps are computed
+on the device per step. The terms and their weights are :mod:`faceoff.losses.reenact`'s; a step
+is one generator update, then one discriminator update (when the adversarial term is on).
+
+losses.csv logs each term already weighted, so the last row is the study's "final loss
+magnitudes" (which term dominates the total).
+
+Cost (2 CPU cores, 64 px, ngf 16, batch 8, bf16): about 0.45 s per step with all six terms, of
+which the perceptual and identity terms take about half: without VGG19's weights both run dlib's
+ResNet at its 150 px input size. It cannot run much smaller (below about 100 px its last stage
+has no pixels left), so the features stay at 150 px; the ablation without them runs at ~0.22 s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from faceoff.datasets.prepared import PreparedSplit
+from faceoff.faces.features import FEATURE_NETS, build_feature_net
+from faceoff.faces.heatmaps import STUDY_SIGMA, flip_landmarks, heatmap_image, landmark_heatmaps
+from faceoff.faces.identity_net import IDENTITY_NETS, build_identity_net
+from faceoff.losses.reenact import TERMS, Triplet, adversarial_discriminator, generator_terms
+from faceoff.nets.init import init_weights
+from faceoff.nets.norm import NORMS
+from faceoff.nets.reenact import SIZE_MULTIPLE, ReenactDiscriminator, ReenactGenerator
+from faceoff.train.data import STREAM_A, step_rng
+from faceoff.train.loop import Stepper, cpu_copy
+from faceoff.train.optim import lr_factor, make_optimizer, set_lr
+from faceoff.train.registry import ModelSpec, register_model
+from faceoff.train.settings import BaseSettings, SettingsError
+
+SAMPLE_ROWS = 3
+
+
+@dataclass(frozen=True)
+class ReenactSettings(BaseSettings):
+    """The study's defaults: 64 px, Adam at 2e-4 (G) and 5e-5 (D), constant rate, its six weights."""
+
+    model: str = "reenact"
+    crop_size: int = 64
+    steps_decay: int = 0
+    batch_size: int = 8
+    heatmap_sigma: float = STUDY_SIGMA  # Gaussian standard deviation of a landmark's map, in pixels
+    ngf: int = 64
+    ndf: int = 32
+    n_downs_D: int = 3  # stride-2 convolutions of the PatchGAN (CycleGAN's n_layers_D is a list)
+    norm: str = "instance"
+    lr_D: float | None = 5e-5  # None: same as lr
+    lambda_adv: float = 1.0
+    lambda_pixel: float = 10.0
+    lambda_self: float = 100.0
+    lambda_triple: float = 100.0
+    lambda_perceptual: float = 10.0
+    lambda_identity: float = 1.0
+    feature_net: str = "auto"  # perceptual features: VGG19 where its weights are cached, else dlib's ResNet
+    identity_net: str = "dlib_resnet"
+
+    @property
+    def lr_discriminator(self) -> float:
+        return self.lr if self.lr_D is None else self.lr_D
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {t: float(getattr(self, f"lambda_{t}")) for t in TERMS}
+
+    def validate(self) -> None:
+        super().validate()
+        for key in ("ngf", "ndf", "n_downs_D", "heatmap_sigma", "lr_D"):
+            if getattr(self, key) is not None and getattr(self, key) <= 0:
+                raise SettingsError(f"{key} must be positive, got {getattr(self, key)}")
+        for term in TERMS:
+            if getattr(self, f"lambda_{term}") < 0:
+                raise SettingsError(f"lambda_{term} must be >= 0, got {getattr(self, f'lambda_{term}')}")
+        choices = {"norm": NORMS, "feature_net": FEATURE_NETS, "identity_net": IDENTITY_NETS}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise SettingsError(f"{key}={getattr(self, key)!r} is not one of {', '.join(allowed)}")
+        if self.crop_size % SIZE_MULTIPLE:
+            raise SettingsError(
+                f"crop_size {self.crop_size} is not a multiple of {SIZE_MULTIPLE} (4 downsamplings)"
+            )
+        smallest = max(2 * SIZE_MULTIPLE, 2 ** (self.n_downs_D + 1))  # >= 2x2 maps where they are normalised
+        if self.crop_size < smallest:
+            raise SettingsError(
+                f"crop_size {self.crop_size} < {smallest}: too small for the U-Net and n_downs_D "
+                f"{self.n_downs_D}"
+            )
+
+
+def sample_triplets(
+    videos: Sequence[PreparedSplit], rng: np.random.Generator, batch_size: int, crop: int, flip: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frames uint8 (3, B, crop, crop, 3) and landmarks float32 (3, B, 68, 2): source, target and
+    middle frame of ``batch_size`` samples, each from one video, centre-cropped, maybe mirrored."""
+    lengths = np.array([len(v) for v in videos], dtype=np.float64)
+    picks = rng.choice(len(videos), batch_size, p=lengths / lengths.sum())
+    frames_idx = [rng.choice(len(videos[v]), 3, replace=len(videos[v]) < 3) for v in picks]
+    mirror = rng.random(batch_size) < 0.5 if flip else np.zeros(batch_size, bool)
+    frames = np.empty((3, batch_size, crop, crop, 3), np.uint8)
+    landmarks = np.empty((3, batch_size, 68, 2), np.float32)
+    for b, (v, idx, m) in enumerate(zip(picks, frames_idx, mirror, strict=True)):
+        video = videos[v]
+        off = (video.size - crop) // 2
+        window = np.asarray(video.frames[idx, off : off + crop, off : off + crop])
+        points = np.asarray(video.landmarks[idx], np.float32) - off
+        frames[:, b] = window[:, :, ::-1] if m else window
+        landmarks[:, b] = flip_landmarks(points, crop) if m else points
+    return frames, landmarks
+
+
+def to_images(frames: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1]."""
+    t = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
+    return t.movedim(-1, -3).float() / 127.5 - 1
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """float (N, 3, H, W) in [-1, 1] -> uint8 (N, H, W, 3)."""
+    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+class ReenactStepper(Stepper):
+    losses: ClassVar[list[str]] = [*(f"G_{t}" for t in TERMS), "G_total", "D"]
+
+    def __init__(
+        self, settings: ReenactSettings, splits: Mapping[str, PreparedSplit], seed: int, device: str
+    ) -> None:
+        super().__init__(settings, seed, device)
+        s = self.s = settings
+        self.videos = [splits[k] for k in sorted(splits) if len(splits[k])]
+        if not self.videos:
+            raise ValueError(f"no training frames in the splits of {sorted(splits)}")
+        small = [k for k in sorted(splits) if len(splits[k]) and splits[k].size < s.crop_size]
+        if small:
+            raise ValueError(f"crop_size {s.crop_size} is larger than the prepared frames of {small}")
+        self.G = self._prepare(init_weights(ReenactGenerator(s.ngf, norm=s.norm)))
+        self.opt_G = make_optimizer("adam", self.G.parameters(), s.lr, s.beta1, self.rt.fused_optimizer)
+        self.D: torch.nn.Module | None = None
+        self.opt_D: torch.optim.Optimizer | None = None
+        if s.lambda_adv:
+            self.D = self._prepare(init_weights(ReenactDiscriminator(s.ndf, s.n_downs_D, norm=s.norm)))
+            self.opt_D = make_optimizer(
+                "adam", self.D.parameters(), s.lr_discriminator, s.beta1, self.rt.fused_optimizer
+            )
+        # Built after the trained nets, so that whether they exist does not change the initialisation.
+        self.feature_net = build_feature_net(s.feature_net, self.device) if s.lambda_perceptual else None
+        self.identity_net = build_identity_net(s.identity_net, self.device) if s.lambda_identity else None
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.rt.grad_scaling)
+
+    def _prepare(self, net: torch.nn.Module) -> torch.nn.Module:
+        net = net.to(self.device)
+        if self.rt.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        if self.rt.compile:
+            net.compile()
+        return net
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        dtype = self.rt.amp_dtype
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+
+    def heatmaps(self, landmarks: np.ndarray) -> torch.Tensor:
+        """(..., 68, 2) landmarks -> (..., 68, S, S) heatmaps on the device."""
+        points = torch.from_numpy(np.ascontiguousarray(landmarks)).to(self.device)
+        maps = landmark_heatmaps(points.reshape(-1, 68, 2), self.s.crop_size, self.s.heatmap_sigma)
+        return maps.reshape(*landmarks.shape[:-2], *maps.shape[1:])
+
+    def batch(self, step: int) -> Triplet:
+        s = self.s
+        frames, landmarks = sample_triplets(
+            self.videos, step_rng(self.seed, step, STREAM_A), s.batch_size, s.crop_size, s.flip
+        )
+        images, heat = to_images(frames, self.device), self.heatmaps(landmarks)
+        return Triplet(images[0], images[1], images[2], heat[0], heat[1], heat[2])
+
+    def train_step(self, step: int) -> torch.Tensor:
+        s = self.s
+        factor = lr_factor(step, s.steps, s.steps_decay)
+        set_lr(self.opt_G, s.lr * factor)
+        batch = self.batch(step)
+        if self.D is not None:
+            self.D.requires_grad_(False)
+        with self._autocast():
+            terms, fake_t = generator_terms(
+                self.G, self.D, batch, s.weights, self.feature_net, self.identity_net
+            )
+        self.opt_G.zero_grad(set_to_none=True)
+        self.scaler.scale(terms["total"]).backward()
+        self.scaler.step(self.opt_G)
+        self.scaler.update()
+
+        d_loss = torch.zeros((), device=self.device)
+        if self.D is not None and self.opt_D is not None:
+            set_lr(self.opt_D, s.lr_discriminator * factor)
+            self.D.requires_grad_(True)
+            with self._autocast():
+                n = fake_t.shape[0]
+                images = torch.cat([batch.target, fake_t.detach()])
+                real, fake = self.D(images, torch.cat([batch.heat_target, batch.heat_target])).split(n)
+                d_loss = adversarial_discriminator(real.float(), fake.float())
+            self.opt_D.zero_grad(set_to_none=True)
+            self.scaler.scale(d_loss).backward()
+            self.scaler.step(self.opt_D)
+            self.scaler.update()
+        return torch.stack([*(terms[t].detach().float() for t in (*TERMS, "total")), d_loss.detach().float()])
+
+    def weights(self) -> dict[str, Any]:
+        return {"G": cpu_copy(self.G)}
+
+    @torch.no_grad()
+    def samples(self, weights: dict[str, Any] | None = None) -> np.ndarray:
+        """Rows (one per training video, up to 3): source, its landmarks, generated, target, target
+        landmarks, with the first frame as source and the middle one as target."""
+        G = self.G
+        if weights is not None:
+            G = copy.deepcopy(self.G)
+            G.load_state_dict(weights["G"])
+        training, crop, sigma = G.training, self.s.crop_size, self.s.heatmap_sigma
+        G.eval()
+        rows = []
+        for video in self.videos[:SAMPLE_ROWS]:
+            off = (video.size - crop) // 2
+            idx = [0, len(video) // 2]
+            frames = np.asarray(video.frames[idx, off : off + crop, off : off + crop])
+            points = np.asarray(video.landmarks[idx], np.float32) - off
+            fake = to_uint8(G(to_images(frames[:1], self.device), self.heatmaps(points[1:])))[0]
+            cells = [frames[0], heatmap_image(points[0], crop, sigma), fake, frames[1]]
+            rows.append(np.concatenate([*cells, heatmap_image(points[1], crop, sigma)], axis=1))
+        G.train(training)
+        return np.concatenate(rows, axis=0)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "feature_net": None if self.feature_net is None else self.feature_net.name,
+            "identity_net": None if self.identity_net is None else self.s.identity_net,
+            "n_videos": len(self.videos),
+            "n_frames": sum(len(v) for v in self.videos),
+        }
+
+    def state_dict(self, elapsed: float) -> dict[str, Any]:
+        state = super().state_dict(elapsed)
+        state |= {
+            "G": self.G.state_dict(),
+            "opt_G": self.opt_G.state_dict(),
+            "scaler": self.scaler.state_dict(),
+        }
+        if self.D is not None and self.opt_D is not None:
+            state |= {"D": self.D.state_dict(), "opt_D": self.opt_D.state_dict()}
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.G.load_state_dict(state["G"])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.scaler.load_state_dict(state["scaler"])
+        if self.D is not None and self.opt_D is not None:
+            self.D.load_state_dict(state["D"])
+            self.opt_D.load_state_dict(state["opt_D"])
+
+
+class Reenactor:
+    """A trained generator applied to frames: the source faces with the target landmarks."""
+
+    def __init__(self, model: dict[str, Any], device: str = "cpu") -> None:
+        s = model["settings"]
+        self.device = torch.device(device)
+        self.size, self.sigma = int(s["crop_size"]), float(s["heatmap_sigma"])
+        self.G = ReenactGenerator(int(s["ngf"]), norm=s["norm"])
+        self.G.load_state_dict(model["G"])
+        self.G.to(self.device).eval()
+
+    @torch.no_grad()
+    def reenact(self, frames: np.ndarray, target_landmarks: np.ndarray, batch_size: int = 16) -> np.ndarray:
+        """uint8 (N, S, S, 3) source frames and (N, 68, 2) target landmarks in their crop
+        coordinates -> uint8 (N, S, S, 3); S must be the training crop size."""
+        frames = np.asarray(frames)
+        if frames.shape[1:3] != (self.size, self.size) or len(target_landmarks) != len(frames):
+            raise ValueError(
+                f"expected ({len(frames)}, {self.size}, {self.size}, 3) frames with as many landmark sets, "
+                f"got {frames.shape} and {np.shape(target_landmarks)}"
+            )
+        out = np.empty_like(frames, dtype=np.uint8)
+        for start in range(0, len(frames), batch_size):
+            chunk = slice(start, start + batch_size)
+            points = torch.as_tensor(np.asarray(target_landmarks[chunk], np.float32), device=self.device)
+            heat = landmark_heatmaps(points, self.size, self.sigma)
+            out[chunk] = to_uint8(self.G(to_images(frames[chunk], self.device), heat))
+        return out
+
+
+register_model(
+    ModelSpec(
+        "reenact",
+        settings=ReenactSettings,
+        stepper=ReenactStepper,
+        translator=Reenactor,
+        data="dataset",
+        evaluation="reenact",
+    )
+)
