@@ -464,3 +464,26 @@ def test_train_limit_uses_the_first_frames_only(pair: tuple[PreparedSplit, Prepa
     assert np.array_equal(trainer.data[0].frames, pair[0].frames[:3])
     with pytest.raises(SettingsError, match="train_limit"):
         settings(train_limit=0)
+
+
+def test_identity_preserving_loss_joins_the_generator_objective(
+    pair: tuple[PreparedSplit, PreparedSplit], tmp_path: Path
+) -> None:
+    """lambda_p adds ||E(G(x)) - E(x)||^2 with dlib's ResNet as E: a positive, weighted term
+    whose gradient reaches both generators; train.json records which network ran."""
+    trainer = CycleGANTrainer(settings(lambda_p=5.0, amp=False), *pair, seed=0, device="cpu")
+    a, b = trainer.batches(0)
+    terms, _, _ = trainer.generator_losses(a, b)
+    assert terms["G_perc"] > 0
+    total = sum(v for k, v in terms.items() if k not in ("G_total", "G_perc"))
+    assert torch.allclose(terms["G_total"], total + terms["G_perc"])
+    trainer.opt_G.zero_grad()
+    terms["G_perc"].backward()
+    for net in (trainer.G_AB, trainer.G_BA):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+    double = CycleGANTrainer(settings(lambda_p=10.0, amp=False), *pair, seed=0, device="cpu")
+    assert torch.allclose(double.generator_losses(a, b)[0]["G_perc"], 2 * terms["G_perc"].detach())
+    plain = CycleGANTrainer(settings(amp=False), *pair, seed=0, device="cpu")
+    assert plain.identity is None and plain.generator_losses(a, b)[0]["G_perc"] == 0
+    info = train_cyclegan(settings(lambda_p=1.0, steps=2, steps_decay=0), *pair, tmp_path, seed=0, progress=False)
+    assert info["identity_net"] == "dlib_resnet"

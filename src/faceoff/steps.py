@@ -211,7 +211,9 @@ def _train_splits(params: Params, dataset: str, items: Sequence[str] | None) -> 
     layout = Layout.of(params)
     if items is not None:
         return {item: load_split(layout.prepared(dataset, item), "train") for item in items}
-    names = [i for i in _dataset(params, dataset)["items"] if (layout.prepared(dataset, i) / "train").is_dir()]
+    names = [
+        i for i in _dataset(params, dataset)["items"] if (layout.prepared(dataset, i) / "train").is_dir()
+    ]
     if not names:
         raise StepError(f"no item of dataset {dataset!r} has a prepared train split")
     return {item: load_split(layout.prepared(dataset, item), "train") for item in names}
@@ -304,7 +306,9 @@ def _classifier(params: Params, family: str) -> Callable[[np.ndarray, str], floa
 
     path = Layout.of(params).classifier(family) / "model.pt"
     if not path.is_file():
-        raise StepError(f"{path}: the {family} classifier is not trained (faceoff train --classifier {family})")
+        raise StepError(
+            f"{path}: the {family} classifier is not trained (faceoff train --classifier {family})"
+        )
     return ExpressionClassifier.from_file(path, _device(params)).target_share
 
 
@@ -325,7 +329,7 @@ def _family_rows(params: Params, family: str) -> tuple[dict[str, Path], dict[str
     for run in runs:
         metrics[run.id] = layout.evaluate(family, run.id) / "metrics.json"
         info = read_json(layout.train(family, run.id) / "train.json")
-        extra[run.id] = {"pair": run.pair, "variant": run.variant, "seed": run.seed, **info}
+        extra[run.id] = {**info, "pair": run.pair, "variant": run.variant, "seed": run.seed}
     for pair in sorted({r.pair for r in runs}):
         metrics[f"{pair}-copy"] = layout.copy_baseline(family, pair) / "metrics.json"
         extra[f"{pair}-copy"] = {"pair": pair, "variant": "copy input"}
@@ -361,41 +365,95 @@ def table(args: argparse.Namespace, params: Params) -> None:
 def figure(args: argparse.Namespace, params: Params) -> None:
     """The family's figures, written into one folder (atomically, as a whole).
 
-    ``losses.png``: generator, discriminator and cycle losses of the variants named in
-    ``families.<family>.loss_figure`` (every variant when unset), on the first pair;
+    ``losses.png``: the loss curves of the variants named in ``families.<family>.loss_figure``
+    (every variant when unset), on the first pair. Translation families add
     ``comparison-<pair>.png``: fixed test frames (rows), the input, the ground truth where the
-    data has one (synthetic) and each variant's output.
+    data has one (synthetic) and each variant's output (``figure_variants`` when set).
+    Reenactment adds the study's appendix figures per pair: ``samples-<pair>-<variant>.png``
+    (source, landmarks, generated, target), ``errors-<pair>.png`` (error heatmaps) and
+    ``loss-terms.png`` (each loss term's final magnitude).
     """
     from faceoff.evaluate.run import center_crop
     from faceoff.io.atomic import atomic_dir
     from faceoff.plots import comparison_figure, loss_curves
+    from faceoff.train import get_model
 
     layout = Layout.of(params)
+    fam = _family(params, args.family)
     runs = resolve_runs(params, args.family)
     pairs = list(dict.fromkeys(r.pair for r in runs))
-    chosen = params["families"][args.family].get("loss_figure") or [r.variant for r in runs]
+    chosen = fam.get("loss_figure") or [r.variant for r in runs]
     curves = [r for r in runs if r.pair == pairs[0] and r.variant in chosen] or runs
+    shown = fam.get("figure_variants") or [r.variant for r in runs]
+    kinds = {r.id: get_model(r.settings.get("model", "cyclegan")).evaluation for r in runs}
     with atomic_dir(layout.figures(args.family)) as folder:
-        loss_curves(
-            {r.id: layout.train(r.family, r.id) / "losses.csv" for r in curves}, folder / "losses.png"
-        )
+        csvs = {r.id: layout.train(r.family, r.id) / "losses.csv" for r in curves}
+        loss_curves(csvs, folder / "losses.png", columns=_curve_columns(csvs))
         for pair in pairs:
-            pair_runs = [r for r in runs if r.pair == pair]
-            crop = pair_runs[0].settings["crop_size"]
-            test_a = center_crop(
-                load_split(layout.prepared(pair_runs[0].dataset, pair_runs[0].items[0]), "test"), crop
-            )
-            picks = np.linspace(0, len(test_a) - 1, num=min(4, len(test_a))).astype(int)
-            frames = test_a.frames[picks]
-            target = pair_runs[0].items[1]
-            outputs = {"ground truth": test_a.gt[target][picks]} if target in test_a.gt else {}
-            outputs |= {
-                r.id.removeprefix(f"{pair}-"): _translator(layout.train(r.family, r.id) / "model.pt", "cpu")(
-                    "AB", frames, test_a.masks[picks]
+            pair_runs = [r for r in runs if r.pair == pair and r.variant in shown]
+            translators = [r for r in pair_runs if kinds[r.id] == "translate"]
+            if translators:
+                crop = int(translators[0].settings["crop_size"])
+                test_a = center_crop(
+                    load_split(layout.prepared(translators[0].dataset, translators[0].items[0]), "test"), crop
                 )
-                for r in pair_runs
-            }
-            comparison_figure([(pair, frames, outputs)], folder / f"comparison-{pair}.png")
+                picks = np.linspace(0, len(test_a) - 1, num=min(4, len(test_a))).astype(int)
+                frames = test_a.frames[picks]
+                target = translators[0].items[1]
+                outputs = {"ground truth": test_a.gt[target][picks]} if target in test_a.gt else {}
+                outputs |= {
+                    r.variant: _translator(layout.train(r.family, r.id) / "model.pt", "cpu")(
+                        "AB", frames, test_a.masks[picks]
+                    )
+                    for r in translators
+                }
+                comparison_figure([(pair, frames, outputs)], folder / f"comparison-{pair}.png")
+            reenactors = [r for r in pair_runs if kinds[r.id] == "reenact"]
+            if reenactors:
+                _reenact_figures(params, pair, reenactors, folder)
+
+
+def _curve_columns(csvs: Mapping[str, Path]) -> list[str]:
+    """CycleGAN-style runs plot G_total, D and G_cycle; other models their first three loss columns."""
+    import pandas as pd
+
+    first = pd.read_csv(next(iter(csvs.values())), nrows=1).columns
+    if {"G_total", "D"} <= set(first):
+        return ["G_total", "D", "G_cycle"]
+    return [c for c in first if c not in ("step", "lr", "sec_per_step")][:3]
+
+
+def _reenact_figures(params: Params, pair: str, runs: Sequence[Any], folder: Path) -> None:
+    """The reenactment study's appendix figures on fixed self-reenactment samples of the pair's
+    first test video (source frame -> a later frame's landmarks)."""
+    from faceoff.evaluate.run import center_crop
+    from faceoff.plots.reenact import error_heatmaps, loss_magnitudes, reenactment_grid
+    from faceoff.train import load_translator
+
+    layout = Layout.of(params)
+    crop = int(runs[0].settings["crop_size"])
+    test = center_crop(load_split(layout.prepared(runs[0].dataset, runs[0].items[0]), "test"), crop)
+    n = len(test)
+    sources = np.linspace(0, max(0, n // 2 - 1), num=min(3, n)).astype(int)
+    targets = np.minimum(sources + n // 2, n - 1)
+    lm_s, lm_t = test.landmarks[sources], test.landmarks[targets]
+    outputs = {}
+    for r in runs:
+        model = load_translator(layout.train(r.family, r.id) / "model.pt", "cpu")
+        outputs[r.variant] = model.reenact(test.frames[sources], lm_t)
+        reenactment_grid(
+            test.frames[sources],
+            lm_s,
+            outputs[r.variant],
+            test.frames[targets],
+            lm_t,
+            folder / f"samples-{pair}-{r.variant}.png",
+            row_titles=[f"{s}→{t}" for s, t in zip(sources, targets, strict=True)],
+        )
+    error_heatmaps(test.frames[sources], lm_t, test.frames[targets], outputs, folder / f"errors-{pair}.png")
+    loss_magnitudes(
+        {r.variant: layout.train(r.family, r.id) / "losses.csv" for r in runs}, folder / "loss-terms.png"
+    )
 
 
 def report(args: argparse.Namespace, params: Params) -> None:

@@ -57,8 +57,9 @@ def build_table(
     df = pd.DataFrame(rows)
     df = df[[c for c in (*ID_COLUMNS, *METRIC_COLUMNS, *TRAIN_COLUMNS) if c in df]]
     scored = [c for c in METRIC_COLUMNS if c in df and c != "n_frames"]
-    df[scored] = df[scored].astype(float)  # a metric null in every row (no ground truth) -> NaN
-    return df
+    df[scored] = df[scored].astype(float)
+    # A metric no row has (no ground truth on real data, no classifier in this family) is no column.
+    return df.drop(columns=[c for c in scored if df[c].isna().all()])
 
 
 def summary_table(df: pd.DataFrame) -> pd.DataFrame:

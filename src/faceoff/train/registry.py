@@ -30,7 +30,7 @@ from faceoff.train.loop import Stepper, fit
 from faceoff.train.settings import BaseSettings, SettingsError
 
 # Modules that register models; importing them on first use keeps `import faceoff.train` light.
-_MODULES = ("cyclegan", "autoswap", "progressive", "reenact")
+_MODULES = ("cyclegan", "autoswap", "progressive", "reenact", "classifier", "nst", "sagan")
 
 
 @dataclass(frozen=True)
