@@ -27,12 +27,16 @@ def test_lists_runs() -> None:
     proc = _faceoff("-c", "params.yaml", "-c", "config/demo.yaml", "config", "runs")
     assert proc.returncode == 0, proc.stderr
     runs = proc.stdout.split()
-    assert len(runs) == 12 and runs[:3] == [
+    assert len(runs) == 12 + 5 + 4 + 4 + 4 and runs[:3] == [
         "faceoff/A2B-baseline-s0",
         "faceoff/A2B-wgan-s0",
         "faceoff/A2B-wgangp-s0",
     ]
-    assert all(r.startswith("faceoff/A2B-") and r.endswith("-s0") for r in runs)
+    pairs = {"faceoff": "A2B", "portrait": "photo2painting", "expression": "HA2NE", "reenact": "1142124"}
+    pairs["swap"] = "0712054"  # the demo runs one pair per study
+    assert all(
+        r.startswith(f"{f}/{pairs[f]}-") and r.endswith("-s0") for r in runs for f in [r.split("/")[0]]
+    )
 
 
 def test_wrong_type_is_named(tmp_path: Path) -> None:

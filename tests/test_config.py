@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -39,11 +40,11 @@ def test_shipped_configs_are_valid(extra: list[str]) -> None:
 
 def test_paper_faceoff_family_is_complete() -> None:
     params = load_params([PARAMS])
-    keys = [r.key for r in resolve_runs(params)]
+    keys = [r.key for r in resolve_runs(params, "faceoff")]
     variants = ["baseline", "wgan", "wgangp", "ssim", "mask_weight", "mask_out", "unet", "d5", "double_d"]
     sweep = ["ssim_w1e4", "ssim_w1e3", "ssim_w1e1"]
     assert keys == [f"faceoff/{p}-{v}-s0" for p in ("A2B", "A2C", "A2D") for v in variants + sweep]
-    settings = {r.variant: TrainSettings.from_dict(dict(r.settings)) for r in resolve_runs(params)}
+    settings = {r.variant: TrainSettings.from_dict(dict(r.settings)) for r in resolve_runs(params, "faceoff")}
     assert settings["wgan"].gan_mode == "wgan" and settings["wgan"].optimizer == "rmsprop"
     assert (settings["wgan"].lr, settings["wgan"].n_critic, settings["wgan"].clip_value) == (5e-5, 5, 0.01)
     assert settings["ssim"].lambda_ssim == 0.01 and settings["double_d"].n_layers_D == (3, 5)
@@ -138,13 +139,15 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
 
 
 def test_missing_sources_one_message_per_dataset(tmp_path: Path) -> None:
-    params = load_params([PARAMS])
+    params = load_params([PARAMS, _override(tmp_path, {"run_families": ["faceoff"]})])
     messages = missing_sources(params, root=tmp_path)
     assert (
         len(messages) == 1
         and "persons" in messages[0]
         and "data/raw/persons: person source folder not found" in messages[0]
     )
+    every = missing_sources(load_params([PARAMS]), root=tmp_path)  # every family runs: every dataset
+    assert [m.split("'")[1] for m in every] == ["ffpp", "jaffe", "persons", "portraits", "vw300"]
     source = tmp_path / "data/raw/persons"
     source.mkdir(parents=True)
     for item in "ABC":
@@ -189,3 +192,43 @@ def test_cluster_requests_scale_with_pixels_steps_and_attempts() -> None:
     bigger = {**paper, "batch_size": 4}
     assert train_mem_mb(bigger) > train_mem_mb(paper)
     assert train_runtime_minutes(bigger) > train_runtime_minutes(paper)
+
+
+def test_paper_studies_resolve_to_their_models() -> None:
+    """Every run of the five studies has valid settings for its model; a variant that switches
+    model keeps only the family's shared keys."""
+    from faceoff.config.runs import SHARED_TRAIN_KEYS
+    from faceoff.train import BaseSettings, settings_from_dict
+
+    params = load_params([PARAMS])
+    runs = resolve_runs(params)
+    settings = {r.key: settings_from_dict(r.settings) for r in runs}
+    models = {key.split("/")[0]: set() for key in settings}
+    for key, s in settings.items():
+        models[key.split("/")[0]].add(s.model)
+    assert models == {
+        "faceoff": {"cyclegan"},
+        "portrait": {"cyclegan"},
+        "expression": {"cyclegan", "nst", "sagan"},
+        "reenact": {"reenact"},
+        "swap": {"autoencoder", "cyclegan", "progressive_cyclegan"},
+    }
+    nst = settings["expression/HA2NE-nst-s0"]
+    assert nst.crop_size == 128 and not hasattr(nst, "netG")  # shared key kept, CycleGAN's dropped
+    assert set(SHARED_TRAIN_KEYS) == {f.name for f in dataclasses.fields(BaseSettings)} - {"model"}
+    sweep = settings["portrait/photo2painting-lp10_200-s0"]
+    assert (sweep.lambda_p, sweep.train_limit, sweep.total_steps) == (10.0, 200, 10000)
+    assert settings["portrait/photo2painting-lp5-s0"].train_limit is None
+    ablation = settings["reenact/1142124-no_consistency-s0"]
+    assert (ablation.lambda_self, ablation.lambda_triple, ablation.lambda_pixel) == (0.0, 0.0, 10.0)
+    plateau = settings["swap/0712054-cyclegan_idt_plateau-s0"]
+    assert plateau.lr_policy == "plateau" and plateau.lambda_identity == 0.5
+    assert settings["swap/0712054-cyclegan-s0"].lambda_identity == 0.0
+    assert settings["expression/HA2NE-cyclegan-s0"].total_steps == 350
+
+
+def test_run_families_limits_runs_and_datasets(tmp_path: Path) -> None:
+    params = load_params([PARAMS, _override(tmp_path, {"run_families": ["swap"]})])
+    assert {r.family for r in resolve_runs(params)} == {"swap"}
+    with pytest.raises(ConfigError, match=r"run_families\.0"):
+        load_params([PARAMS, _override(tmp_path, {"run_families": ["faces"]})])

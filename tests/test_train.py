@@ -485,5 +485,7 @@ def test_identity_preserving_loss_joins_the_generator_objective(
     assert torch.allclose(double.generator_losses(a, b)[0]["G_perc"], 2 * terms["G_perc"].detach())
     plain = CycleGANTrainer(settings(amp=False), *pair, seed=0, device="cpu")
     assert plain.identity is None and plain.generator_losses(a, b)[0]["G_perc"] == 0
-    info = train_cyclegan(settings(lambda_p=1.0, steps=2, steps_decay=0), *pair, tmp_path, seed=0, progress=False)
+    info = train_cyclegan(
+        settings(lambda_p=1.0, steps=2, steps_decay=0), *pair, tmp_path, seed=0, progress=False
+    )
     assert info["identity_net"] == "dlib_resnet"

@@ -169,7 +169,9 @@ def _benchmarkable() -> dict[str, type]:
     return {
         name: spec.stepper
         for name, spec in all_models().items()
-        if spec.data == "pair" and hasattr(spec.stepper, "batches") and issubclass(spec.settings, TrainSettings)
+        if spec.data == "pair"
+        and hasattr(spec.stepper, "batches")
+        and issubclass(spec.settings, TrainSettings)
     }
 
 

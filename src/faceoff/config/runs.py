@@ -10,7 +10,6 @@ from typing import Any
 
 from faceoff.config.load import ConfigError, merge
 
-
 # Training keys every model has (faceoff.train.settings.BaseSettings; a test keeps them equal). A
 # variant that switches to another model inherits only these from the family's train block.
 SHARED_TRAIN_KEYS = (

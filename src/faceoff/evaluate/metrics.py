@@ -152,7 +152,9 @@ def background_l1(outputs: np.ndarray, inputs: np.ndarray, masks: np.ndarray) ->
     A face translation should leave the background alone; the swap study saw it leak.
     """
     if outputs.shape != inputs.shape or masks.shape != outputs.shape[:3]:
-        raise ValueError(f"shapes differ: outputs {outputs.shape}, inputs {inputs.shape}, masks {masks.shape}")
+        raise ValueError(
+            f"shapes differ: outputs {outputs.shape}, inputs {inputs.shape}, masks {masks.shape}"
+        )
     outside = (np.asarray(masks) == 0)[..., None]
     diff = np.abs(np.asarray(outputs, np.int16) - np.asarray(inputs, np.int16)) * outside
     area = outside.reshape(len(outside), -1).sum(1) * 3
