@@ -30,8 +30,15 @@ WORKFLOW_FILES = (
 )
 
 
+FACEOFF_ONLY = "config/faceoff-only.yaml"  # written by copy_workflow: the smoke DAG of one study
+
+
 def copy_workflow(dst: Path, params_override: str | None = None) -> Path:
-    """Copy what the DAG needs into ``dst``; with an override, bake it into params.yaml (for DVC)."""
+    """Copy what the DAG needs into ``dst``; with an override, bake it into params.yaml (for DVC).
+
+    Also writes :data:`FACEOFF_ONLY`, an override that runs the face-off family only: tests of
+    the workflow's mechanics (SLURM, resuming) need one study, not five.
+    """
     dst.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW_FILES:
         src = REPO / name
@@ -43,6 +50,7 @@ def copy_workflow(dst: Path, params_override: str | None = None) -> Path:
     # test outputs out of the project's own history: a test project versions its results.
     rules = (REPO / ".gitignore").read_text().splitlines()
     (dst / ".gitignore").write_text("\n".join(r for r in rules if r != "results/smoke/") + "\n")
+    (dst / FACEOFF_ONLY).write_text(yaml.safe_dump({"run_families": ["faceoff"]}))
     if params_override:
         merged = load_params([REPO / "params.yaml", REPO / params_override])
         (dst / "params.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
@@ -89,6 +97,7 @@ def same_losses(losses_csv: Path) -> pd.DataFrame:
 
 # A face-off run long enough to be killed between two of its checkpoints.
 LONGER_RUN = {
+    "run_families": ["faceoff"],
     "families": {
         "faceoff": {"pairs": ["A2B"], "train": {"steps": 300, "steps_decay": 100, "checkpoint_every": 20}}
     }

@@ -67,6 +67,44 @@ def test_smoke_dag_builds_everything(smoke: Path) -> None:
         assert list((out / "logs" / rule).rglob("*.log")), f"no log for rule {rule}"
 
 
+def test_every_study_builds_its_tables_figures_and_report_section(smoke: Path) -> None:
+    out = smoke / SMOKE
+    expected = {
+        "portrait": ["baseline", "copy input", "lp5_200"],
+        "expression": ["copy input", "cyclegan", "nst", "sagan", "sagan_wgan"],
+        "reenact": ["copy input", "full", "no_consistency", "no_perceptual_identity", "no_pixel"],
+        "swap": ["autoencoder", "copy input", "cyclegan", "cyclegan_idt_plateau", "progressive"],
+    }
+    report = (out / "report.html").read_text()
+    for family, variants in expected.items():
+        summary = pd.read_csv(out / f"tables/{family}/summary.csv")
+        assert sorted(summary["variant"]) == variants, family
+        assert f"tables/{family}" in report or family in report
+        assert (out / f"figures/{family}/losses.png").stat().st_size > 0
+    # The portrait sweep is judged on the validation split, the final table on the test split.
+    sweep = pd.read_csv(out / "tables/portrait/lambda_p.csv")
+    assert sweep["lambda_p"].tolist() == [5.0] and np.isfinite(sweep["val_ssim_input"]).all()
+    assert np.isfinite(pd.read_csv(out / "tables/portrait/final.csv")["identity_input"]).all()
+    # The expression classifier scores every translation, the copy baseline included.
+    expression = pd.read_csv(out / "tables/expression.csv")
+    assert expression["expression_success"].between(0, 1).all() and len(expression) == 5
+    assert json.loads((out / "train/expression/classifier/train.json").read_text())["steps"] == 8
+    # Reenactment: ground truth is the real target frame; the feature network is recorded.
+    reenact = pd.read_csv(out / "tables/reenact.csv")
+    assert {"l1_gt", "collapse", "cross_identity_sim"} <= set(reenact.columns)
+    full = json.loads((out / "train/reenact/1142124-full-s0/train.json").read_text())
+    assert full["feature_net"] == "dlib_resnet" and full["identity_net"] == "dlib_resnet"
+    reenact_figures = sorted(p.name for p in (out / "figures/reenact").glob("*.png"))
+    assert {"errors-1142124.png", "loss-terms.png", "samples-1142124-full.png"} <= set(reenact_figures)
+    # Swap: the background leak is a column, the plateau run logged its validations.
+    swap = pd.read_csv(out / "tables/swap.csv")
+    assert (swap.loc[swap["variant"] == "copy input", "background_l1"] == 0).all()
+    plateau = json.loads((out / "train/swap/0712054-cyclegan_idt_plateau-s0/train.json").read_text())
+    assert [v["step"] for v in plateau["validation"]] == [2, 4]
+    figures = sorted(p.name for p in (out / "figures/swap").glob("*.png"))
+    assert figures == ["comparison-0712054.png", "losses.png"]
+
+
 def test_dvc_declares_exactly_what_snakemake_builds(smoke: Path, tmp_path: Path) -> None:
     snakemake_files = _snakemake_outputs(smoke)
     dvc_view = copy_workflow(tmp_path / "dvc", params_override="config/smoke.yaml")
@@ -88,14 +126,16 @@ def test_dvc_repro_matches_snakemake(smoke: Path, tmp_path: Path) -> None:
     work = copy_workflow(tmp_path / "repro", params_override="config/smoke.yaml")
     run(["git", "init", "-q"], work)
     run([str(BIN / "dvc"), "init", "-q"], work)
-    run([str(BIN / "faceoff"), "-c", "params.yaml", "synth", "--dataset", "persons"], work)
+    for dataset in ("persons", "portraits", "jaffe", "vw300", "ffpp"):
+        run([str(BIN / "faceoff"), "-c", "params.yaml", "synth", "--dataset", dataset], work)
     run([str(BIN / "dvc"), "repro"], work)
     # Two independent runs of the DAG on CPU (Snakemake's and DVC's): the same metrics, bytes
     # for bytes, and the same losses at every logged step (all but the timing column).
-    for pair in ("A2B", "A2C"):
-        rel = f"{SMOKE}/evaluate/faceoff/{pair}-baseline-s0/metrics.json"
+    metrics = sorted(p.relative_to(smoke) for p in (smoke / SMOKE / "evaluate").rglob("metrics.json"))
+    assert len(metrics) == 2 * 2 + 3 * 2 + 5 + 5 + 5  # runs + copy baselines, of all five studies
+    for rel in metrics:
         assert (work / rel).read_bytes() == (smoke / rel).read_bytes(), rel
-        rel = f"{SMOKE}/train/faceoff/{pair}-baseline-s0/losses.csv"
+    for rel in sorted(p.relative_to(smoke) for p in (smoke / SMOKE / "train").rglob("losses.csv")):
         pd.testing.assert_frame_equal(*(same_losses(root / rel) for root in (work, smoke)))
     status = run([str(BIN / "dvc"), "status"], work)
     assert "up to date" in status.stdout

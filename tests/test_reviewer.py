@@ -16,6 +16,7 @@ from .pipeline import BIN, copy_workflow, run
 
 pytestmark = pytest.mark.slow
 SMOKE = "results/smoke"
+DATASETS = ("persons", "portraits", "jaffe", "vw300", "ffpp")
 SHARED = ("tables/faceoff.csv", "tables/faceoff.md", "tables/faceoff.tex", "figures/faceoff/losses.png")
 
 
@@ -31,8 +32,9 @@ def _project(root: Path, remote: Path) -> Path:
     run(["git", "config", "user.name", "ci"], work)
     run(_dvc("init", "-q"), work)
     run(_dvc("remote", "add", "-d", "store", str(remote)), work)
-    run([str(BIN / "faceoff"), "-c", "params.yaml", "synth", "--dataset", "persons"], work)
-    run(_dvc("add", "-q", f"{SMOKE}/raw/persons"), work)
+    for dataset in DATASETS:  # the raw data every study reads, versioned like real data
+        run([str(BIN / "faceoff"), "-c", "params.yaml", "synth", "--dataset", dataset], work)
+        run(_dvc("add", "-q", f"{SMOKE}/raw/{dataset}"), work)
     return work
 
 

@@ -14,7 +14,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from .pipeline import BIN, LONGER_RUN, copy_workflow, env, kill_after_checkpoint, run, same_losses
+from .pipeline import (
+    BIN,
+    FACEOFF_ONLY,
+    LONGER_RUN,
+    copy_workflow,
+    env,
+    kill_after_checkpoint,
+    run,
+    same_losses,
+)
 from .services import slurm_cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.service]
@@ -49,6 +58,7 @@ def _profile_cmd(*extra: str) -> list[str]:
         "slurm",
         "--configfile",
         "config/smoke.yaml",
+        FACEOFF_ONLY,
         *extra,
         "--set-threads",
         "train=1",
@@ -81,7 +91,7 @@ def test_smoke_dag_runs_as_slurm_jobs(partition: str, tmp_path: Path) -> None:
     assert set(states.values()) == {"COMPLETED"}, states
 
     local = copy_workflow(tmp_path / "local")
-    run([str(BIN / "snakemake"), "--cores", "2", "--configfile", "config/smoke.yaml"], local)
+    run([str(BIN / "snakemake"), "--cores", "2", "--configfile", "config/smoke.yaml", FACEOFF_ONLY], local)
     metrics = sorted((local / SMOKE / "evaluate").rglob("metrics.json"))
     losses = sorted((local / SMOKE / "train").rglob("losses.csv"))
     assert (len(metrics), len(losses)) == (4, 2)

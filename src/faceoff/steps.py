@@ -351,10 +351,12 @@ def table(args: argparse.Namespace, params: Params) -> None:
     write_table(df, *layout.tables(args.family))
     views = {"summary": summary_table(df)}
     settings = {run.variant: run.settings for run in resolve_runs(params, args.family)}
-    for name, variants in params["families"][args.family].get("tables", {}).items():
+    fam = _family(params, args.family)
+    for name, variants in fam.get("tables", {}).items():
         ran = {v: settings[v] for v in variants if v in settings}
         if ran:
-            views[name] = variant_table(df, ran)
+            overridden = set().union(*(fam["variants"].get(v) or {} for v in ran))
+            views[name] = variant_table(df, ran, sorted(overridden))
         else:
             log.info("table %s/%s skipped: none of its variants (%s) is run", args.family, name, variants)
     with atomic_dir(layout.table_folder(args.family)) as folder:  # no table of a removed sweep lingers

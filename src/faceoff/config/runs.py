@@ -10,14 +10,11 @@ from typing import Any
 
 from faceoff.config.load import ConfigError, merge
 
-# Training keys every model has (faceoff.train.settings.BaseSettings; a test keeps them equal). A
-# variant that switches to another model inherits only these from the family's train block.
+# Training keys a variant of another model still takes from its family's train block: the data
+# and bookkeeping every model shares (faceoff.train.settings.BaseSettings has them all). The
+# optimiser and schedule (lr, beta1, batch_size, steps) stay the model's own: the CycleGAN's
+# learning rate would freeze a style transfer's pixel updates.
 SHARED_TRAIN_KEYS = (
-    "lr",
-    "beta1",
-    "steps",
-    "steps_decay",
-    "batch_size",
     "crop_size",
     "flip",
     "log_every",
@@ -39,8 +36,8 @@ def variant_settings(train: Mapping[str, Any], variant: Mapping[str, Any] | None
     """The family's train block with a variant applied.
 
     A variant of the family's own model overrides single keys; a variant naming another model
-    (``model: nst`` in a CycleGAN family) keeps only the shared keys (schedule, crop, logging,
-    speed) of the family block, since the rest belongs to the family's model.
+    (``model: nst`` in a CycleGAN family) keeps only the :data:`SHARED_TRAIN_KEYS` (crop,
+    logging, speed) of the family block, since the rest belongs to the family's model.
     """
     variant = variant or {}
     model = variant.get("model", train.get("model", "cyclegan"))

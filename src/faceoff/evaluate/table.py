@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,18 +80,22 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     return summary.reset_index()
 
 
-def variant_table(df: pd.DataFrame, settings: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+def variant_table(
+    df: pd.DataFrame, settings: Mapping[str, Mapping[str, Any]], overridden: Sequence[str] = ()
+) -> pd.DataFrame:
     """The rows of ``df`` whose variant is a key of ``settings`` (in that order), for a sweep table.
 
-    The settings that differ between those variants come first as columns, so a sweep shows
-    the swept value next to its scores.
+    The settings that differ between those variants, and the keys in ``overridden`` (what the
+    variants set, so a one-variant view still shows it), come first as columns, so a sweep
+    shows the swept value next to its scores.
     """
     order = list(settings)
     rows = df[df["variant"].isin(order)].copy()
     varying = sorted(
         key
         for key in set().union(*(s.keys() for s in settings.values()))
-        if len({repr(s.get(key)) for s in settings.values()}) > 1
+        if (len({repr(s.get(key)) for s in settings.values()}) > 1 or key in overridden)
+        and key not in df  # "steps" done (train.json) is already a column
     )
     for position, key in enumerate(varying):
         values = {variant: settings[variant].get(key) for variant in order}

@@ -1,0 +1,356 @@
+"""Class-conditional self-attention GAN on the seven JAFFE expressions: FacePaint's SA-GAN.
+
+It trains on the train splits of every expression item, a frame's class being its item's
+position in ``classes``. Each step draws real faces x with classes y and, as the study did,
+uniformly random target classes c; the generator renders ``G(x, c)`` (networks in
+:mod:`faceoff.nets.sagan`). Each step updates the generator once, then the discriminator
+``n_critic`` times, the first time on the fakes of the generator update (CycleGAN's order, which
+saves a generator pass), later times on fresh batches.
+
+``gan_mode: ce``, the study's "supervised softmax cross-entropy" objective. The paper writes
+``L_D = -E[CE(X)] - E[CE(D(G(X)))]`` and ``L_G = -E[CE(y, D(G(X)))]``, where the minus signs only
+make sense with CE read as a log-likelihood: both are cross-entropy losses to minimise. The label
+of the real term is the real class y; the fake term names no label while the generator's names
+the target y, and the text says D is "trained to identify correct classes from both real data and
+data that was generated". We read this as the (K+1)-class discriminator of semi-supervised GANs:
+D has K+1 logits, real faces must get their expression, generated faces the extra class "fake",
+and G is penalised when D does not give G(x, c) the target class c::
+
+    L_D = CE(y, D(x)) + CE(fake, D(G(x, c)))        L_G = CE(c, D(G(x, c)))
+
+``ce_fake: target`` gives the other reading, in which the correct class of a generated face is
+its target c (``L_D = CE(y, D(x)) + CE(c, D(G(x, c)))``): D and G then cooperate on fakes and
+nothing pushes G toward realistic faces, which would fit the study's "frequent mode collapse".
+
+``gan_mode: wgan``, the study's Wasserstein variant: D's first logit is a critic score, the
+other K an auxiliary classifier (AC-GAN/StarGAN style)::
+
+    L_D = mean D_src(G(x, c)) - mean D_src(x) + lambda_cls * CE(y, D_cls(x)) + gp_weight * GP
+    L_G = -mean D_src(G(x, c)) + lambda_cls * CE(c, D_cls(G(x, c)))
+
+The critic is kept Lipschitz by the spectral norm of every layer (SAGAN) plus, by default, the
+WGAN-GP gradient penalty on real/fake interpolates (more robust than weight clipping, which
+would fight the spectral norm); ``gp_weight: 0`` leaves the spectral norm alone.
+
+Both modes may add StarGAN's reconstruction ``lambda_cycle * |G(G(x, c), y) - x|_1`` (0 by
+default, as in the study), which ties the output to the input face. Optimisation follows SAGAN:
+Adam with betas (0, 0.9) and the two-timescale rates 1e-4 (G) and 4e-4 (D).
+
+A trained model translates to any class (:meth:`SAGANTranslator.translate_to`); the pipeline's
+``translate("AB")`` renders the pair's second class and ``"BA"`` its first, from the setting
+``pair`` (e.g. ``[HA, NE]``), which only translation needs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from faceoff.datasets.jaffe import EXPRESSIONS
+from faceoff.datasets.prepared import PreparedSplit
+from faceoff.losses import gradient_penalty
+from faceoff.nets.sagan import GENERATOR_MULTIPLE, SADiscriminator, SAGenerator, min_discriminator_size
+from faceoff.train.classifier import LabelledFrames, autocast
+from faceoff.train.data import STREAM_A, STREAM_B, STREAM_GP, step_rng, step_torch_generator, to_tensors
+from faceoff.train.loop import Stepper, cpu_copy
+from faceoff.train.optim import lr_factor, set_lr
+from faceoff.train.registry import ModelSpec, register_model
+from faceoff.train.settings import BaseSettings, SettingsError
+
+GAN_MODES = ("ce", "wgan")
+CE_FAKE = ("fake_class", "target")
+
+
+@dataclass(frozen=True)
+class SAGANSettings(BaseSettings):
+    model: str = "sagan"
+    lr: float = 1e-4  # generator; SAGAN's two-timescale rates
+    lr_D: float = 4e-4
+    beta1: float = 0.0
+    beta2: float = 0.9
+    steps: int = 500  # about 95 s (ce) / 130 s (wgan) on two CPU cores at 64 px
+    steps_decay: int = 250
+    batch_size: int = 8
+    crop_size: int = 64
+    classes: tuple[str, ...] = EXPRESSIONS  # label = position in this list
+    pair: tuple[str, ...] | None = None  # [source, target]: translate "AB" renders target, "BA" source
+    ngf: int = 32
+    ndf: int = 32
+    n_blocks: int = 3  # residual blocks at the generator's bottleneck
+    n_downs_D: int = 4  # stride-2 stages of the discriminator
+    attention: bool = True  # self-attention in G and D (off: the ablation)
+    gan_mode: str = "ce"
+    ce_fake: str = "fake_class"  # ce mode: what D must answer for a generated face
+    n_critic: int = 1  # discriminator updates per generator update
+    gp_weight: float = 10.0  # wgan: gradient penalty weight (0: spectral norm alone)
+    lambda_cls: float = 1.0  # wgan: weight of the auxiliary classification terms
+    lambda_cycle: float = 0.0  # reconstruction G(G(x, c), y) ~ x (StarGAN); 0 as in the study
+
+    def validate(self) -> None:
+        super().validate()
+        choices = {"gan_mode": GAN_MODES, "ce_fake": CE_FAKE}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise SettingsError(f"{key}={getattr(self, key)!r} is not one of {', '.join(allowed)}")
+        if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
+            raise SettingsError(f"classes must list at least two distinct items, got {list(self.classes)}")
+        if self.pair is not None and (
+            len(self.pair) != 2 or self.pair[0] == self.pair[1] or not set(self.pair) <= set(self.classes)
+        ):
+            raise SettingsError(f"pair must be two different entries of classes, got {list(self.pair)}")
+        for key in ("ngf", "ndf", "n_blocks", "n_downs_D", "n_critic", "lr_D"):
+            if getattr(self, key) <= 0:
+                raise SettingsError(f"{key} must be positive, got {getattr(self, key)}")
+        for key in ("gp_weight", "lambda_cls", "lambda_cycle"):
+            if getattr(self, key) < 0:
+                raise SettingsError(f"{key} must be >= 0, got {getattr(self, key)}")
+        if self.crop_size % GENERATOR_MULTIPLE:
+            raise SettingsError(f"crop_size {self.crop_size} is not a multiple of {GENERATOR_MULTIPLE}")
+        if self.crop_size < min_discriminator_size(self.n_downs_D):
+            raise SettingsError(f"crop_size {self.crop_size} is too small for n_downs_D {self.n_downs_D}")
+
+
+def build_generator(s: SAGANSettings) -> SAGenerator:
+    return SAGenerator(len(s.classes), s.ngf, s.n_blocks, s.attention)
+
+
+def discriminator_loss(
+    s: SAGANSettings,
+    d: SADiscriminator,
+    real: torch.Tensor,
+    labels: torch.Tensor,
+    fake: torch.Tensor,
+    targets: torch.Tensor,
+    gen: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """The discriminator's terms: ``D`` (what it minimises), ``real_cls``, ``fake``, ``gp``, ``real_acc``."""
+    n = real.shape[0]
+    real_out, fake_out = d(torch.cat([real, fake.detach()])).float().split(n)
+    k = len(s.classes)
+    gp = real_out.new_zeros(())
+    if s.gan_mode == "ce":
+        real_cls_logits = real_out[:, :k]
+        fake_label = torch.full_like(targets, k) if s.ce_fake == "fake_class" else targets
+        real_cls = F.cross_entropy(real_out, labels)
+        fake_term = F.cross_entropy(fake_out, fake_label)
+        total = real_cls + fake_term
+    else:
+        real_cls_logits = real_out[:, 1:]
+        real_cls = F.cross_entropy(real_cls_logits, labels)
+        fake_term = fake_out[:, 0].mean() - real_out[:, 0].mean()
+        if s.gp_weight:  # in float32 even under autocast: a second-order gradient
+            with torch.autocast(real.device.type, enabled=False):
+                gp = s.gp_weight * gradient_penalty(lambda x: d(x)[:, 0], real.float(), fake.float(), gen)
+        total = fake_term + s.lambda_cls * real_cls + gp
+    real_acc = (real_cls_logits.detach().argmax(1) == labels).float().mean()
+    return {"D": total, "real_cls": real_cls, "fake": fake_term, "gp": gp, "real_acc": real_acc}
+
+
+def generator_loss(
+    s: SAGANSettings, d: SADiscriminator, fake: torch.Tensor, targets: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """The generator's adversarial terms: ``G``, ``cls``, ``adv`` and ``fake_acc`` (D sees the target)."""
+    out = d(fake).float()
+    k = len(s.classes)
+    if s.gan_mode == "ce":
+        cls_logits = out[:, :k]
+        cls = F.cross_entropy(out, targets)
+        adv = cls.new_zeros(())
+        total = cls
+    else:
+        cls_logits = out[:, 1:]
+        cls = F.cross_entropy(cls_logits, targets)
+        adv = -out[:, 0].mean()
+        total = adv + s.lambda_cls * cls
+    fake_acc = (cls_logits.detach().argmax(1) == targets).float().mean()
+    return {"G": total, "cls": cls, "adv": adv, "fake_acc": fake_acc}
+
+
+class SAGANStepper(Stepper):
+    """losses.csv: ``D``/``G`` the totals; ``D_real_cls`` D's class cross-entropy on real faces;
+    ``D_fake`` (ce) the cross-entropy of fakes to D's label for them, (wgan) mean critic(fake) -
+    mean critic(real); ``G_cls`` the cross-entropy of D's class logits for G(x, c) to c; ``G_adv``
+    (wgan) -mean critic(fake); ``GP``; ``cycle``; ``real_acc`` D's class accuracy on real faces;
+    ``fake_acc`` the share of G(x, c) whose largest class logit (the "fake" logit left out) is c."""
+
+    losses: ClassVar[list[str]] = [
+        "D",
+        "G",
+        "D_real_cls",
+        "D_fake",
+        "G_cls",
+        "G_adv",
+        "GP",
+        "cycle",
+        "real_acc",
+        "fake_acc",
+    ]
+
+    def __init__(
+        self, settings: SAGANSettings, splits: dict[str, PreparedSplit], seed: int, device: str
+    ) -> None:
+        super().__init__(settings, seed, device)
+        s = settings
+        self.data = LabelledFrames(splits, s.classes)
+        self.G = build_generator(s).to(self.device)
+        outputs = len(s.classes) + 1  # ce: K classes + "fake"; wgan: critic score + K classes
+        self.D = SADiscriminator(outputs, s.ndf, s.n_downs_D, s.attention).to(self.device)
+        betas = (float(s.beta1), float(s.beta2))  # YAML may give ints; Adam wants two floats
+        self.opt_G = torch.optim.Adam(
+            self.G.parameters(), lr=s.lr, betas=betas, fused=self.rt.fused_optimizer
+        )
+        self.opt_D = torch.optim.Adam(
+            self.D.parameters(), lr=s.lr_D, betas=betas, fused=self.rt.fused_optimizer
+        )
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.rt.grad_scaling)
+
+    def _batch(self, step: int, substep: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Real faces, their classes and random target classes for one (sub)step."""
+        s = self.s
+        frames, _, labels = self.data.sample(
+            step_rng(self.seed, step, STREAM_A, substep), s.batch_size, s.crop_size, s.flip
+        )
+        targets = step_rng(self.seed, step, STREAM_B, substep).integers(0, len(s.classes), s.batch_size)
+        images = to_tensors(frames, None, self.device).images
+        return images, self._long(labels), self._long(targets)
+
+    def _long(self, values: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(values, np.int64)).to(self.device)
+
+    def _update(self, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(opt)
+        self.scaler.update()
+
+    def train_step(self, step: int) -> torch.Tensor:
+        s = self.s
+        factor = lr_factor(step, s.steps, s.steps_decay)
+        set_lr(self.opt_G, s.lr * factor)
+        set_lr(self.opt_D, s.lr_D * factor)
+        self.G.train(), self.D.train()
+        real, labels, targets = self._batch(step, 0)
+        self.D.requires_grad_(False)
+        with autocast(self.rt):
+            fake = self.G(real, targets)
+            g_terms = generator_loss(s, self.D, fake, targets)
+            cycle = g_terms["G"].new_zeros(())
+            if s.lambda_cycle:
+                cycle = s.lambda_cycle * (self.G(fake, labels).float() - real).abs().mean()
+            total = g_terms["G"] + cycle
+        self._update(self.opt_G, total)
+        self.D.requires_grad_(True)
+
+        d_sums: dict[str, torch.Tensor] = {}  # discriminator terms averaged over the critic steps
+        for critic_step in range(s.n_critic):
+            if critic_step:  # the first critic step judges the generator step's fakes (as CycleGAN)
+                real, labels, targets = self._batch(step, critic_step)
+                with torch.no_grad(), autocast(self.rt):
+                    fake = self.G(real, targets)
+            gen = step_torch_generator(self.seed, step, STREAM_GP, critic_step)
+            with autocast(self.rt):
+                d_terms = discriminator_loss(s, self.D, real, labels, fake.detach(), targets, gen)
+            self._update(self.opt_D, d_terms["D"])
+            for key, value in d_terms.items():
+                d_sums[key] = d_sums.get(key, 0.0) + value.detach().float() / s.n_critic
+        values = [
+            d_sums["D"], total, d_sums["real_cls"], d_sums["fake"], g_terms["cls"], g_terms["adv"],
+            d_sums["gp"], cycle, d_sums["real_acc"], g_terms["fake_acc"],
+        ]  # fmt: skip
+        return torch.stack([v.detach().float() for v in values])
+
+    def current_lr(self, step: int) -> float:
+        return self.s.lr * lr_factor(step, self.s.steps, self.s.steps_decay)
+
+    def weights(self) -> dict[str, Any]:
+        return {"G": cpu_copy(self.G), "classes": list(self.s.classes)}
+
+    def samples(self, weights: dict[str, Any] | None = None) -> np.ndarray:
+        """Rows: the first train face of the first and the last class, then it rendered as every class."""
+        translator = SAGANTranslator(
+            {"settings": self.s.to_dict(), **(self.weights() if weights is None else weights)}, self.device
+        )
+        rows = []
+        for label in (0, len(self.s.classes) - 1):
+            frame = self.data.centre(label, slice(0, 1), self.s.crop_size)[0]
+            outputs = [translator.translate_to(frame, c)[0] for c in self.s.classes]
+            rows.append(np.concatenate([frame[0], *outputs], 1))
+        return np.concatenate(rows, 0)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "classes": list(self.s.classes),
+            "pair": None if self.s.pair is None else list(self.s.pair),
+            "train_frames": dict(zip(self.s.classes, self.data.counts, strict=True)),
+        }
+
+    def state_dict(self, elapsed: float) -> dict[str, Any]:
+        return {
+            **super().state_dict(elapsed),
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "scaler": self.scaler.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        self.scaler.load_state_dict(state["scaler"])
+
+
+class SAGANTranslator:
+    """The trained generator in eval mode: ``translate_to`` any class, ``translate`` within ``pair``."""
+
+    def __init__(self, model: dict[str, Any], device: str | torch.device = "cpu") -> None:
+        self.settings = SAGANSettings.from_dict(model["settings"])
+        self.classes: tuple[str, ...] = tuple(model["classes"])
+        self.device = torch.device(device)
+        net = build_generator(self.settings)
+        net.load_state_dict(model["G"])
+        self.G = net.to(self.device).eval()
+
+    @classmethod
+    def from_file(
+        cls, model_path: str | os.PathLike[str], device: str | torch.device = "cpu"
+    ) -> SAGANTranslator:
+        return cls(torch.load(model_path, map_location="cpu", weights_only=True), device)
+
+    @torch.no_grad()
+    def translate_to(self, frames: np.ndarray, class_name: str, batch_size: int = 16) -> np.ndarray:
+        """uint8 (N, S, S, 3) frames rendered with expression ``class_name`` (S a multiple of 4)."""
+        if class_name not in self.classes:
+            raise ValueError(f"class {class_name!r} is not one of the model's {', '.join(self.classes)}")
+        label = self.classes.index(class_name)
+        out = np.empty_like(frames, dtype=np.uint8)
+        for start in range(0, len(frames), batch_size):
+            chunk = slice(start, start + batch_size)
+            images = to_tensors(np.asarray(frames[chunk]), None, self.device).images
+            labels = torch.full((images.shape[0],), label, dtype=torch.int64, device=self.device)
+            fake = self.G(images, labels).float().clamp(-1, 1)
+            out[chunk] = ((fake + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+        return out
+
+    def translate(self, direction: str, frames: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+        """ "AB": to ``pair[1]``, "BA": to ``pair[0]``; masks are not used."""
+        if direction not in ("AB", "BA"):
+            raise ValueError(f"direction must be 'AB' or 'BA', got {direction!r}")
+        pair = self.settings.pair
+        if pair is None:
+            raise SettingsError(
+                "sagan setting 'pair' is not set: translate('AB'/'BA') needs pair: [source, target] "
+                "(the run's two items); translate_to works without it"
+            )
+        return self.translate_to(frames, pair[1] if direction == "AB" else pair[0])
+
+
+register_model(ModelSpec("sagan", SAGANSettings, SAGANStepper, translator=SAGANTranslator, data="dataset"))
