@@ -100,7 +100,7 @@ LONGER_RUN = {
     "run_families": ["faceoff"],
     "families": {
         "faceoff": {"pairs": ["A2B"], "train": {"steps": 300, "steps_decay": 100, "checkpoint_every": 20}}
-    }
+    },
 }
 
 
