@@ -166,3 +166,29 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise cosine similarity of two (N, D) descriptor arrays."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+
+
+def finite_mean(values: np.ndarray) -> float | None:
+    """Mean over frames where the metric exists; None (JSON null) where it exists for none."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else None
+
+
+def apply_in_batches(
+    fn: Callable[..., np.ndarray],
+    frames: np.ndarray,
+    *extra: np.ndarray | None,
+    batch: int = 16,
+    name: str = "",
+) -> np.ndarray:
+    """``fn(frames[k], *extra[k])`` over batches of ``batch`` frames, each output checked to be uint8
+    frames of the input's shape (a model returning anything else is named, not averaged)."""
+    out = []
+    for start in range(0, len(frames), batch):
+        window = slice(start, start + batch)
+        result = np.asarray(fn(frames[window], *(None if e is None else e[window] for e in extra)))
+        if result.shape != frames[window].shape or result.dtype != np.uint8:
+            raise ValueError(f"{name}: {result.dtype} {result.shape} out for uint8 {frames[window].shape} in")
+        out.append(result)
+    return np.concatenate(out)

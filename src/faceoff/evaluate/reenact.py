@@ -73,22 +73,7 @@ def copy_source(frames: np.ndarray, target_landmarks: np.ndarray) -> np.ndarray:
 
 def reenact_all(reenact: Reenact, frames: np.ndarray, target_landmarks: np.ndarray) -> np.ndarray:
     """Reenact in batches of :data:`BATCH`, checking each output batch is uint8 like its input."""
-    out = []
-    for start in range(0, len(frames), BATCH):
-        window = slice(start, start + BATCH)
-        batch = np.asarray(reenact(frames[window], target_landmarks[window]))
-        if batch.shape != frames[window].shape or batch.dtype != np.uint8:
-            raise ValueError(
-                f"reenactor: {batch.dtype} {batch.shape} out for uint8 {frames[window].shape} in"
-            )
-        out.append(batch)
-    return np.concatenate(out)
-
-
-def _mean(values: np.ndarray) -> float | None:
-    values = np.asarray(values, dtype=np.float64)
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if finite.size else None
+    return m.apply_in_batches(reenact, frames, target_landmarks, batch=BATCH, name="reenactor")
 
 
 def _score(
@@ -110,11 +95,11 @@ def _score(
         np.full((68, 2), np.nan) if source_found is None else source_found, (len(outputs), 68, 2)
     )
     return {
-        "landmark_nme": _mean(m.landmark_nme(found, driving)),
-        "landmark_shift": _mean(m.landmark_nme(found, shift_ref)),
+        "landmark_nme": m.finite_mean(m.landmark_nme(found, driving)),
+        "landmark_shift": m.finite_mean(m.landmark_nme(found, shift_ref)),
         "face_found": sum(f is not None for f in found) / len(found),
-        "identity_sim": _mean(m.cosine_to_reference(descriptors, person, center)),
-        "identity_cos": _mean(m.cosine_to_reference(descriptors, person)),
+        "identity_sim": m.finite_mean(m.cosine_to_reference(descriptors, person, center)),
+        "identity_cos": m.finite_mean(m.cosine_to_reference(descriptors, person)),
     }
 
 
@@ -167,17 +152,17 @@ def evaluate_reenact(
         input_ssim, target_ssim = m.ssim(outputs, sources), m.ssim(split.frames, sources)
         result["self"][item] = {
             "n_frames": n,
-            "l1_gt": _mean(m.l1(outputs, split.frames)),
-            "ssim_gt": _mean(m.ssim(outputs, split.frames)),
+            "l1_gt": m.finite_mean(m.l1(outputs, split.frames)),
+            "ssim_gt": m.finite_mean(m.ssim(outputs, split.frames)),
             "landmark_nme": scores["landmark_nme"],
             "landmark_shift": scores["landmark_shift"],
-            "target_shift": _mean(
+            "target_shift": m.finite_mean(
                 m.landmark_nme(list(split.landmarks), np.repeat(split.landmarks[:1], n, 0))
             ),
             "identity_sim": scores["identity_sim"],
             "identity_cos": scores["identity_cos"],
-            "input_ssim": _mean(input_ssim),
-            "collapse": _mean(input_ssim - target_ssim),
+            "input_ssim": m.finite_mean(input_ssim),
+            "collapse": m.finite_mean(input_ssim - target_ssim),
             "face_found": scores["face_found"],
         }
         videos[item] = (sources, outputs)

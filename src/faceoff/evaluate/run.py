@@ -86,23 +86,9 @@ def translate_all(
     translate: Translate, direction: str, frames: np.ndarray, masks: np.ndarray | None
 ) -> np.ndarray:
     """Translate in batches of :data:`BATCH`, checking each output batch is uint8 like its input."""
-    out = []
-    for start in range(0, len(frames), BATCH):
-        window = slice(start, start + BATCH)
-        batch = np.asarray(translate(direction, frames[window], None if masks is None else masks[window]))
-        if batch.shape != frames[window].shape or batch.dtype != np.uint8:
-            raise ValueError(
-                f"translator {direction}: {batch.dtype} {batch.shape} out for uint8 {frames[window].shape} in"
-            )
-        out.append(batch)
-    return np.concatenate(out)
-
-
-def _mean(values: np.ndarray) -> float | None:
-    """Mean over frames where the metric exists; None (JSON null) where it exists for none."""
-    values = np.asarray(values, dtype=np.float64)
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if finite.size else None
+    return m.apply_in_batches(
+        lambda f, k: translate(direction, f, k), frames, masks, batch=BATCH, name=f"translator {direction}"
+    )
 
 
 def _finite(value: float) -> float | None:
@@ -134,14 +120,14 @@ def _score_direction(
     own = embed(source.frames, source.landmarks)
     scores: dict[str, Any] = {
         "n_frames": len(outputs),
-        "ssim_input": _mean(m.ssim(outputs, source.frames)),
-        "cycle_l1": _mean(m.l1(cycled, source.frames)),
-        "identity_sim": _mean(m.cosine_to_reference(descriptors, refs[tgt], center)),
-        "identity_sim_source": _mean(m.cosine_to_reference(descriptors, refs[src], center)),
-        "identity_cos": _mean(m.cosine_to_reference(descriptors, refs[tgt])),
-        "identity_input": _mean(m.cosine_rows(descriptors, own)),
-        "background_l1": _mean(m.background_l1(outputs, source.frames, source.masks)),
-        "landmark_nme": _mean(m.landmark_nme(found, source.landmarks)),
+        "ssim_input": m.finite_mean(m.ssim(outputs, source.frames)),
+        "cycle_l1": m.finite_mean(m.l1(cycled, source.frames)),
+        "identity_sim": m.finite_mean(m.cosine_to_reference(descriptors, refs[tgt], center)),
+        "identity_sim_source": m.finite_mean(m.cosine_to_reference(descriptors, refs[src], center)),
+        "identity_cos": m.finite_mean(m.cosine_to_reference(descriptors, refs[tgt])),
+        "identity_input": m.finite_mean(m.cosine_rows(descriptors, own)),
+        "background_l1": m.finite_mean(m.background_l1(outputs, source.frames, source.masks)),
+        "landmark_nme": m.finite_mean(m.landmark_nme(found, source.landmarks)),
         "face_found": sum(p is not None for p in found) / len(found),
         "flicker": _finite(m.flicker(outputs, source.frames)),
         "collapse": _finite(m.collapse(outputs, source.frames)),
@@ -150,9 +136,9 @@ def _score_direction(
         scores["expression_success"] = float(target_share(outputs, target))
     if gt is not None:
         scores |= {
-            "l1_gt": _mean(m.l1(outputs, gt)),
-            "psnr_gt": _mean(m.psnr(outputs, gt)),
-            "ssim_gt": _mean(m.ssim(outputs, gt)),
+            "l1_gt": m.finite_mean(m.l1(outputs, gt)),
+            "psnr_gt": m.finite_mean(m.psnr(outputs, gt)),
+            "ssim_gt": m.finite_mean(m.ssim(outputs, gt)),
         }
     return scores, outputs
 

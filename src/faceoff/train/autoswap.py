@@ -17,7 +17,6 @@ Speed switches: amp (autocast) and threads apply; the others concern CycleGAN-sp
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from torch import nn
 from faceoff.datasets.prepared import PreparedSplit
 from faceoff.losses import masked_l1
 from faceoff.nets.autoencoder import Decoder, SharedEncoder
-from faceoff.train.data import STREAM_A, STREAM_B, sample_batch, step_rng, to_tensors
+from faceoff.train.data import STREAM_A, STREAM_B, step_rng, to_tensors
 from faceoff.train.loop import Stepper, cpu_copy
 from faceoff.train.optim import make_optimizer, set_lr
 from faceoff.train.registry import ModelSpec, register_model
@@ -120,28 +119,11 @@ class AutoencoderStepper(Stepper):
         )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.rt.grad_scaling)
 
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        dtype = self.rt.amp_dtype
-        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
-
     def batches(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The step's A and B crops (the reconstruction targets), [-1, 1] NCHW."""
-        return self._crops(0, STREAM_A, step), self._crops(1, STREAM_B, step)
-
-    def _crops(self, side: int, stream: int, step: int) -> torch.Tensor:
-        s = self.s
-        batch = sample_batch(
-            self.data[side],
-            self.seed,
-            step,
-            stream,
-            batch_size=s.batch_size,
-            crop=s.crop_size,
-            flip=s.flip,
-            mask_input=False,
-            device=self.device,
+        return self.sample_images(self.data[0], STREAM_A, step), self.sample_images(
+            self.data[1], STREAM_B, step
         )
-        return batch.images
 
     def reconstruction_losses(
         self, step: int, a: torch.Tensor, b: torch.Tensor
@@ -152,7 +134,7 @@ class AutoencoderStepper(Stepper):
             random_warp(images, step_rng(self.seed, step, STREAM_WARP, side), s.warp_strength, s.warp_grid)
             for side, images in enumerate((a, b))
         ]
-        with self._autocast():
+        with self.rt.autocast():
             code_a, code_b = self.nets["encoder"](torch.cat(warped)).split(a.shape[0])
             rec_a = masked_l1(self.nets["decoder_A"](code_a).float(), a)
             rec_b = masked_l1(self.nets["decoder_B"](code_b).float(), b)

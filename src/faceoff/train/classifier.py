@@ -12,7 +12,6 @@ share of translated faces it classifies as the target expression (:meth:`target_
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,6 @@ from faceoff.train.data import STREAM_A, draw_crops, step_rng, to_tensors
 from faceoff.train.loop import Stepper, cpu_copy
 from faceoff.train.optim import make_optimizer, set_lr
 from faceoff.train.registry import ModelSpec, register_model
-from faceoff.train.runtime import Runtime
 from faceoff.train.settings import BaseSettings, SettingsError
 
 _CORRECT, _WRONG = (40, 200, 60), (220, 40, 40)  # sample-grid frame colours
@@ -119,12 +117,6 @@ class LabelledFrames:
         return np.asarray(split.frames[picked][:, rows, cols]), np.asarray(split.masks[picked][:, rows, cols])
 
 
-def autocast(rt: Runtime) -> contextlib.AbstractContextManager[Any]:
-    """The run's autocast context (bf16/fp16 where the runtime resolved ``amp`` on, else a no-op)."""
-    dtype = rt.amp_dtype
-    return torch.autocast(rt.device.type, dtype=dtype, enabled=dtype is not None)
-
-
 class ClassifierStepper(Stepper):
     """losses.csv: ``ce`` the cross-entropy and ``acc`` the accuracy of the training batches."""
 
@@ -149,7 +141,7 @@ class ClassifierStepper(Stepper):
         images = to_tensors(frames, None, self.device).images
         target = torch.from_numpy(labels).to(self.device)
         self.net.train()
-        with autocast(self.rt):
+        with self.rt.autocast():
             logits = self.net(images)
             ce = F.cross_entropy(logits.float(), target)
         self.opt.zero_grad(set_to_none=True)

@@ -16,7 +16,6 @@ resumes and writes the outputs.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 from dataclasses import asdict, dataclass
@@ -187,17 +186,13 @@ class CycleGANTrainer(Stepper):
         """The A and B batches of a step (the data loading a benchmark times on its own)."""
         return self._batch(0, step, substep), self._batch(1, step, substep)
 
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        dtype = self.rt.amp_dtype
-        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
-
     def generator_losses(
         self, a: Batch, b: Batch
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         """The generators' loss terms (and ``total``) and the two fakes, ``fake_b`` and ``fake_a``."""
         s = self.s
         identity = bool(s.lambda_identity)
-        with self._autocast():
+        with self.rt.autocast():
             if identity and self.rt.batch_passes:
                 n = a.images.shape[0]
                 fake_b, idt_b = self.G_AB(torch.cat([a.images, b.images])).split(n)
@@ -258,7 +253,7 @@ class CycleGANTrainer(Stepper):
         for critic_step in range(s.n_critic):
             if critic_step:
                 a, b = self.batches(step, critic_step)
-                with torch.no_grad(), self._autocast():
+                with torch.no_grad(), self.rt.autocast():
                     fake_b, fake_a = self.G_AB(a.images), self.G_BA(b.images)
             rng = step_rng(self.seed, step, STREAM_POOL, critic_step)
             pooled_b = self.side_B.pool.query(fake_b.detach(), rng)
@@ -285,7 +280,7 @@ class CycleGANTrainer(Stepper):
         for start in range(0, n, 8):
             a, b = (self._central(split, slice(start, min(start + 8, n))) for split in self.val)
             terms, fake_b, fake_a = self.generator_losses(a, b)
-            with self._autocast():
+            with self.rt.autocast():
                 d_a = sum(self.gan.discriminator(d(a.images), d(fake_a)) for d in self.side_A.nets)
                 d_b = sum(self.gan.discriminator(d(b.images), d(fake_b)) for d in self.side_B.nets)
             weight = a.images.shape[0] / n
@@ -342,7 +337,7 @@ class CycleGANTrainer(Stepper):
         s = self.s
         losses, penalties = [], []
         for d, opt in zip(side.nets, side.optimizers, strict=True):
-            with self._autocast():
+            with self.rt.autocast():
                 if self.rt.batch_passes:
                     real_scores, fake_scores = d(torch.cat([real, fake])).split(real.shape[0])
                 else:

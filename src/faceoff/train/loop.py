@@ -26,8 +26,10 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from faceoff.datasets.prepared import PreparedSplit
 from faceoff.io.atomic import atomic_path, write_json
 from faceoff.train.checkpoint import load_checkpoint, save_checkpoint
+from faceoff.train.data import sample_batch
 from faceoff.train.logging import LossLog, finite_or_none
 from faceoff.train.optim import lr_factor
 from faceoff.train.runtime import SPEED_KEYS, Runtime
@@ -73,6 +75,21 @@ class Stepper:
         raise NotImplementedError
 
     # ------------------------------------------------------------ defaults
+
+    def sample_images(self, split: PreparedSplit, stream: int, step: int) -> torch.Tensor:
+        """The step's random crops (and flips) of one split, [-1, 1] NCHW on the device."""
+        s = self.s
+        return sample_batch(
+            split,
+            self.seed,
+            step,
+            stream,
+            batch_size=s.batch_size,
+            crop=s.crop_size,
+            flip=s.flip,
+            mask_input=False,
+            device=self.device,
+        ).images
 
     def current_lr(self, step: int) -> float:
         """The generator's learning rate at ``step`` (a losses.csv column)."""

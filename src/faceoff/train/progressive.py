@@ -31,7 +31,6 @@ data_on_device do not (the networks change shape during the run).
 from __future__ import annotations
 
 import bisect
-import contextlib
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -44,7 +43,7 @@ from faceoff.nets.norm import NORMS
 from faceoff.nets.patchgan import min_input_size
 from faceoff.nets.progressive import ProgressiveDiscriminator, ProgressiveGenerator
 from faceoff.train.autoswap import apply_to_frames, to_uint8
-from faceoff.train.data import STREAM_A, STREAM_B, STREAM_POOL, sample_batch, step_rng, to_tensors
+from faceoff.train.data import STREAM_A, STREAM_B, STREAM_POOL, step_rng, to_tensors
 from faceoff.train.loop import Stepper, cpu_copy
 from faceoff.train.optim import lr_factor, make_optimizer, set_lr
 from faceoff.train.pool import ImagePool
@@ -156,25 +155,6 @@ class ProgressiveStepper(Stepper):
                 net.to(self.device)
         self._build_optimizers()
 
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        dtype = self.rt.amp_dtype
-        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
-
-    def _images(self, side: int, stream: int, step: int) -> torch.Tensor:
-        s = self.s
-        batch = sample_batch(
-            self.data[side],
-            self.seed,
-            step,
-            stream,
-            batch_size=s.batch_size,
-            crop=s.crop_size,
-            flip=s.flip,
-            mask_input=False,
-            device=self.device,
-        )
-        return batch.images
-
     def train_step(self, step: int) -> torch.Tensor:
         s = self.s
         while self.stage < s.stage_at(step):
@@ -182,12 +162,15 @@ class ProgressiveStepper(Stepper):
         factor = lr_factor(step, s.steps, s.steps_decay)
         set_lr(self.opt_G, s.lr * factor)
         set_lr(self.opt_D, s.lr_discriminator * factor)
-        a, b = self._images(0, STREAM_A, step), self._images(1, STREAM_B, step)
+        a, b = (
+            self.sample_images(self.data[0], STREAM_A, step),
+            self.sample_images(self.data[1], STREAM_B, step),
+        )
 
         self.D_A.requires_grad_(False)
         self.D_B.requires_grad_(False)
         identity = bool(s.lambda_identity)
-        with self._autocast():
+        with self.rt.autocast():
             if identity and self.rt.batch_passes:
                 n = a.shape[0]
                 fake_b, idt_b = self.G_AB(torch.cat([a, b])).split(n)
@@ -216,7 +199,7 @@ class ProgressiveStepper(Stepper):
         rng = step_rng(self.seed, step, STREAM_POOL)
         pooled_b = self.pools["B"].query(fake_b.detach(), rng)
         pooled_a = self.pools["A"].query(fake_a.detach(), rng)
-        with self._autocast():
+        with self.rt.autocast():
             d_a = self._discriminator_loss(self.D_A, a, pooled_a)
             d_b = self._discriminator_loss(self.D_B, b, pooled_b)
         self.opt_D.zero_grad(set_to_none=True)

@@ -20,7 +20,6 @@ has no pixels left), so the features stay at 150 px; the ablation without them r
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -169,10 +168,6 @@ class ReenactStepper(Stepper):
             net.compile()
         return net
 
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        dtype = self.rt.amp_dtype
-        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
-
     def heatmaps(self, landmarks: np.ndarray) -> torch.Tensor:
         """(..., 68, 2) landmarks -> (..., 68, S, S) heatmaps on the device."""
         points = torch.from_numpy(np.ascontiguousarray(landmarks)).to(self.device)
@@ -194,7 +189,7 @@ class ReenactStepper(Stepper):
         batch = self.batch(step)
         if self.D is not None:
             self.D.requires_grad_(False)
-        with self._autocast():
+        with self.rt.autocast():
             terms, fake_t = generator_terms(
                 self.G, self.D, batch, s.weights, self.feature_net, self.identity_net
             )
@@ -207,7 +202,7 @@ class ReenactStepper(Stepper):
         if self.D is not None and self.opt_D is not None:
             set_lr(self.opt_D, s.lr_discriminator * factor)
             self.D.requires_grad_(True)
-            with self._autocast():
+            with self.rt.autocast():
                 n = fake_t.shape[0]
                 images = torch.cat([batch.target, fake_t.detach()])
                 real, fake = self.D(images, torch.cat([batch.heat_target, batch.heat_target])).split(n)

@@ -8,8 +8,10 @@ CPU), float32 elsewhere; channels_last on CUDA only (no gain on CPU).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -72,6 +74,10 @@ class Runtime:
     def precision(self) -> str:
         """``fp32``, or the autocast type ``bf16``/``fp16`` (recorded in train.json)."""
         return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """The run's autocast context: bf16/fp16 where ``amp`` resolved on, else a no-op."""
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
 
     @property
     def grad_scaling(self) -> bool:

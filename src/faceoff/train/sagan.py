@@ -55,7 +55,7 @@ from faceoff.datasets.jaffe import EXPRESSIONS
 from faceoff.datasets.prepared import PreparedSplit
 from faceoff.losses import gradient_penalty
 from faceoff.nets.sagan import GENERATOR_MULTIPLE, SADiscriminator, SAGenerator, min_discriminator_size
-from faceoff.train.classifier import LabelledFrames, autocast
+from faceoff.train.classifier import LabelledFrames
 from faceoff.train.data import STREAM_A, STREAM_B, STREAM_GP, step_rng, step_torch_generator, to_tensors
 from faceoff.train.loop import Stepper, cpu_copy
 from faceoff.train.optim import lr_factor, set_lr
@@ -236,7 +236,7 @@ class SAGANStepper(Stepper):
         self.G.train(), self.D.train()
         real, labels, targets = self._batch(step, 0)
         self.D.requires_grad_(False)
-        with autocast(self.rt):
+        with self.rt.autocast():
             fake = self.G(real, targets)
             g_terms = generator_loss(s, self.D, fake, targets)
             cycle = g_terms["G"].new_zeros(())
@@ -250,10 +250,10 @@ class SAGANStepper(Stepper):
         for critic_step in range(s.n_critic):
             if critic_step:  # the first critic step judges the generator step's fakes (as CycleGAN)
                 real, labels, targets = self._batch(step, critic_step)
-                with torch.no_grad(), autocast(self.rt):
+                with torch.no_grad(), self.rt.autocast():
                     fake = self.G(real, targets)
             gen = step_torch_generator(self.seed, step, STREAM_GP, critic_step)
-            with autocast(self.rt):
+            with self.rt.autocast():
                 d_terms = discriminator_loss(s, self.D, real, labels, fake.detach(), targets, gen)
             self._update(self.opt_D, d_terms["D"])
             for key, value in d_terms.items():
