@@ -97,12 +97,19 @@ def family_classifier(wildcards):
     return []
 
 
+def resolved_settings(wildcards):
+    """The run's settings with its model's defaults filled in (what the job will train with)."""
+    from faceoff.train import settings_from_dict
+
+    return settings_from_dict(run_of(wildcards).settings).to_dict()
+
+
 def train_runtime(wildcards, attempt):
-    return train_runtime_minutes(run_of(wildcards).settings, attempt)
+    return train_runtime_minutes(resolved_settings(wildcards), attempt)
 
 
 def train_mem(wildcards, attempt):
-    return train_mem_mb(run_of(wildcards).settings, attempt)
+    return train_mem_mb(resolved_settings(wildcards), attempt)
 
 
 def test_items(wildcards):
