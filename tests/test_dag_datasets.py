@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 DATASETS = {
     "persons": ("person_videos", ["A", "B"]),
     "jaffe": ("jaffe", ["NE", "HA"]),
-    "vw": ("300vw", ["001", "114"]),
+    "vw300": ("300vw", ["001", "114", "124"]),  # the reenactment pair reads 114 and 124
     "portraits": ("portraits", ["photo", "painting"]),
     "ffpp": ("ffpp", ["071", "054"]),
 }
@@ -35,6 +35,7 @@ def test_dry_run_plans_one_prepare_job_per_item(tmp_path: Path) -> None:
     override = {
         "output_dir": str(tmp_path / "results"),
         "datasets": datasets,
+        "run_families": ["faceoff"],
         "families": {"faceoff": {"pairs": ["A2B"], "run": ["baseline"]}},
     }
     (work / "real.yaml").write_text(yaml.safe_dump(override))
@@ -43,6 +44,6 @@ def test_dry_run_plans_one_prepare_job_per_item(tmp_path: Path) -> None:
     planned = set(re.findall(r"prepared/(\w+)/([\w.-]+)\n", text))
     assert planned == {(name, item) for name, (_, items) in DATASETS.items() for item in items}
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", text, re.M))
-    assert counts["prepare"] == "10" and counts["train"] == "1" and "synth_persons" not in counts
+    assert counts["prepare"] == "11" and counts["train"] == "1" and "synth_persons" not in counts
     # Each prepare job reads its own raw files: a 300VW item its video folder, FF++ its mp4.
-    assert str(raw / "vw" / "114") in text and str(raw / "ffpp") in text
+    assert str(raw / "vw300" / "114") in text and str(raw / "ffpp") in text
