@@ -57,17 +57,24 @@ def copy_workflow(dst: Path, params_override: str | None = None) -> Path:
     return dst
 
 
-def env() -> dict[str, str]:
-    """The test interpreter's bin first on PATH, one torch thread per job, no colour codes."""
+def env(work: Path | None = None) -> dict[str, str]:
+    """The test interpreter's bin first on PATH, one torch thread per job, no colour codes.
+
+    With ``work`` (a copied project), its ``src/`` comes first on PYTHONPATH, so the ``faceoff``
+    command that DVC stages call runs the copied code, as Snakemake's rules do, not the live
+    checkout's (an edit made while a slow test runs would otherwise reach only one of the two).
+    """
     out = dict(os.environ)
     out["PATH"] = f"{BIN}{os.pathsep}{out.get('PATH', '')}"
+    if work is not None and (work / "src").is_dir():
+        out["PYTHONPATH"] = os.pathsep.join(filter(None, [str(work / "src"), out.get("PYTHONPATH")]))
     out.update(OMP_NUM_THREADS="1", MPLBACKEND="Agg", NO_COLOR="1", DVC_NO_ANALYTICS="1")
     return out
 
 
 def run(cmd: list[str], cwd: Path, timeout: int = 1200) -> subprocess.CompletedProcess[str]:
     """Run a command; on failure show its output (and any rule logs) in the assertion."""
-    proc = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=cwd, env=env(cwd), capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         logs = "\n".join(
             f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted(cwd.glob("results/*/logs/**/*.log"))
@@ -107,7 +114,12 @@ LONGER_RUN = {
 def kill_after_checkpoint(cmd: list[str], cwd: Path, checkpoint: Path, timeout: float = 600) -> None:
     """Start a workflow and SIGKILL it (its whole process group) once ``checkpoint`` exists."""
     proc = subprocess.Popen(
-        cmd, cwd=cwd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        cmd,
+        cwd=cwd,
+        env=env(cwd),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + timeout

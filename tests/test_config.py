@@ -80,7 +80,7 @@ def test_every_training_setting_can_be_set_in_params(tmp_path: Path) -> None:
     params = load_params([PARAMS, _override(tmp_path, data)])
     (run,) = (r for r in resolve_runs(params) if r.pair == "A2B")
     assert TrainSettings.from_dict(dict(run.settings)) == TrainSettings()
-    switched = {"deterministic": True, "cudnn_benchmark": False, "amp": False, "compile": True}
+    switched = {"deterministic": True, "cudnn_benchmark": False, "precision": "bf16", "compile": True}
     data["families"]["faceoff"]["variants"]["all"] = switched
     params = load_params([PARAMS, _override(tmp_path, data)])
     assert {k: resolve_runs(params)[0].settings[k] for k in switched} == switched
@@ -217,7 +217,7 @@ def test_paper_studies_resolve_to_their_models() -> None:
     assert nst.crop_size == 128 and not hasattr(nst, "netG")  # shared key kept, CycleGAN's dropped
     assert set(SHARED_TRAIN_KEYS) < {f.name for f in dataclasses.fields(BaseSettings)}
     sagan = settings["expression/HA2NE-sagan-s0"]
-    assert (sagan.batch_size, sagan.beta1, sagan.pair) == (8, 0.0, ("HA", "NE"))  # not CycleGAN's 1, 0.5
+    assert (sagan.batch_size, sagan.beta1, sagan.beta2) == (8, 0.0, 0.9)  # not CycleGAN's 1, 0.5
     sweep = settings["portrait/photo2painting-lp10_200-s0"]
     assert (sweep.lambda_p, sweep.train_limit, sweep.total_steps) == (10.0, 200, 10000)
     assert settings["portrait/photo2painting-lp5-s0"].train_limit is None

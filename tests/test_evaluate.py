@@ -15,6 +15,7 @@ from skimage import data as skdata
 from faceoff.datasets.prepared import PreparedSplit, load_split, save_split
 from faceoff.evaluate import build_table, copy_input, evaluate_pair, summary_table, write_table
 from faceoff.evaluate import metrics as m
+from faceoff.evaluate.glossary import Glossary, all_glossaries, get_glossary, register_glossary
 from faceoff.evaluate.run import translate_all
 from faceoff.evaluate.table import variant_table
 from faceoff.faces.identity import DlibFaceEmbedder
@@ -250,6 +251,8 @@ def test_tables(evaluated: dict[str, Path], tmp_path: Path) -> None:
     assert tex.startswith("\\begin{tabular}") and "copy input" in tex and "l1\\_gt" in tex
     summary = summary_table(df)
     assert summary["variant"].tolist() == ["swap", "copy input"] and summary["runs"].tolist() == [1, 1]
+    # Every column of both tables is defined in the translation glossary.
+    assert {*df.columns, *summary.columns} <= set(get_glossary("translate").columns())
     with pytest.raises(FileNotFoundError, match="missing-run"):
         build_table({"missing-run": tmp_path / "nope.json"})
 
@@ -274,3 +277,25 @@ def test_sweep_table_shows_the_swept_setting_beside_its_scores() -> None:
     assert table.columns.tolist()[:6] == ["run", "pair", "variant", "lambda_ssim", "n_layers_D", "seed"]
     assert table["lambda_ssim"].tolist() == [0.1, 1e-4, 1e-4] and "ngf" not in table
     assert table["l1_gt"].tolist() == [0.4, 0.1, 0.2]
+
+
+def test_every_metric_name_has_one_meaning() -> None:
+    """One glossary per evaluation kind; a name two kinds share is defined the same in both, and a
+    metric that means something else cannot take an existing name."""
+    from faceoff.train.registry import all_models
+
+    glossaries = all_glossaries()
+    assert {spec.evaluation for spec in all_models().values()} <= set(glossaries)
+    translate, reenact = glossaries["translate"].metrics, glossaries["reenact"].metrics
+    shared = set(translate) & set(reenact)
+    assert shared == {"l1_gt", "ssim_gt", "ssim_input", "identity_sim_source", "face_found"}
+    assert all(translate[name] == reenact[name] for name in shared)
+    # Reenactment's copy excess (> 0 = collapse) is not translation's collapse (near 0 = collapse).
+    excess = Glossary("other", "", {"collapse": reenact["ssim_input_excess"]})
+    with pytest.raises(ValueError, match=r"collapse \(translate\)"):
+        register_glossary(excess)
+    with pytest.raises(ValueError, match="steps"):
+        register_glossary(Glossary("other", "", {"steps": "optimiser steps of the evaluation"}))
+    assert "other" not in all_glossaries()
+    with pytest.raises(ValueError, match="no glossary for evaluation kind 'other'"):
+        get_glossary("other")

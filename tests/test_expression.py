@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import csv
 import itertools
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from torch import nn
 
-from faceoff.datasets.prepared import PreparedSplit
+from faceoff.cli import main as cli_main
+from faceoff.config import load_params
+from faceoff.config.layout import Layout
+from faceoff.config.runs import get_run
+from faceoff.datasets.prepared import PreparedSplit, save_split
+from faceoff.evaluate import metrics as m
+from faceoff.evaluate.run import center_crop
 from faceoff.io.atomic import read_json
 from faceoff.losses.perceptual import gram_matrix
 from faceoff.nets.sagan import SADiscriminator, SAGenerator, SelfAttention
@@ -212,17 +220,18 @@ def test_nst_changes_only_pixels_inside_the_mask() -> None:
 
 def test_nst_settings() -> None:
     s = NSTSettings()
-    assert s.total_steps == 1 and s.feature_net == "auto"
-    for bad in ({"steps": 2}, {"style_layers": [4]}, {"content_layer": -1}, {"optimizer": "sgd"}):
+    assert s.total_steps == 1 and s.feature_net == "vgg19"  # the study's; no silent fallback
+    bad_values = ({"steps": 2}, {"style_layers": [4]}, {"content_layer": -1}, {"optimizer": "sgd"})
+    for bad in (*bad_values, {"feature_net": "auto"}):
         with pytest.raises(SettingsError, match=next(iter(bad))):
             NSTSettings.from_dict(bad)
 
 
 def test_nst_end_to_end_and_resume(tmp_path: Path) -> None:
     data = {"NE": faces("NE", 5, 36), "HA": faces("HA", 5, 36, seed=1)}
-    s = NSTSettings.from_dict({"crop_size": 32, "iterations": 3, "n_style": 2})
+    s = NSTSettings.from_dict({"crop_size": 32, "iterations": 3, "n_style": 2, "feature_net": "dlib_resnet"})
     result = train_model(s, data, ("NE", "HA"), tmp_path / "full", seed=0, progress=False)
-    assert result["n_style"] == [2, 2] and result["feature_net"] in ("vgg19", "dlib_resnet")
+    assert result["n_style"] == [2, 2] and result["feature_net"] == "dlib_resnet"
     assert set(result["final_losses"]) >= {"style_gap", "spread_A", "spread_B", "gap_ratio"}
     assert train_model(s, data, ("NE", "HA"), tmp_path / "part", seed=0, progress=False, stop_after=1)[
         "stopped"
@@ -289,7 +298,6 @@ def test_sagan_losses_finite_and_differentiable(gan_mode: str, ce_fake: str) -> 
 
 SAGAN = {
     "classes": ["NE", "HA", "SU"],
-    "pair": ["HA", "NE"],
     "crop_size": 32,
     "ngf": 4,
     "ndf": 4,
@@ -317,22 +325,83 @@ def test_sagan_end_to_end_resumes_exactly(tmp_path: Path) -> None:
     assert_same_tensors(full["G"], part["G"])
     with open(tmp_path / "full" / "losses.csv") as f:
         assert {"D", "G", "GP", "cycle", "real_acc", "fake_acc"} <= set(next(csv.DictReader(f)))
-    translator = load_translator(tmp_path / "full" / "model.pt")
     frames = data["HA"].frames[:, 2:34, 2:34]
-    to_ne = translator.translate("AB", frames, None)  # pair [HA, NE]: A is HA, B is NE
-    assert to_ne.dtype == np.uint8 and to_ne.shape == frames.shape
-    assert np.array_equal(to_ne, translator.translate_to(frames, "NE"))
-    assert np.array_equal(translator.translate("BA", frames, None), translator.translate_to(frames, "HA"))
-    unpaired = SAGANTranslator({**full, "settings": {**full["settings"], "pair": None}})
-    with pytest.raises(SettingsError, match="'pair'"):
-        unpaired.translate("AB", frames, None)
+    for source, target in (("HA", "NE"), ("SU", "HA")):  # the run's items decide what is rendered
+        translator = load_translator(tmp_path / "full" / "model.pt", items=(source, target))
+        to_target = translator.translate("AB", frames, None)
+        assert to_target.dtype == np.uint8 and to_target.shape == frames.shape
+        assert np.array_equal(to_target, translator.translate_to(frames, target))
+        assert np.array_equal(
+            translator.translate("BA", frames, None), translator.translate_to(frames, source)
+        )
+    with pytest.raises(ValueError, match="pass them"):
+        load_translator(tmp_path / "full" / "model.pt")
+    with pytest.raises(SettingsError, match="pair HA2AN is not two different SA-GAN classes"):
+        SAGANTranslator(full, items=("HA", "AN"))
+    with pytest.raises(ValueError, match="run's items"):
+        SAGANTranslator(full).translate("AB", frames, None)
 
 
 def test_sagan_settings() -> None:
-    with pytest.raises(SettingsError, match="pair"):
-        SAGANSettings.from_dict({"pair": ["HA", "XX"]})
+    with pytest.raises(SettingsError, match="unknown training setting 'pair'"):  # the run's pair decides
+        SAGANSettings.from_dict({"pair": ["HA", "NE"]})
     with pytest.raises(SettingsError, match="gan_mode"):
         SAGANSettings.from_dict({"gan_mode": "lsgan"})
     with pytest.raises(SettingsError, match="crop_size"):
         SAGANSettings.from_dict({"crop_size": 30})
-    assert SAGANSettings.from_dict({"pair": ["HA", "NE"]}).pair == ("HA", "NE")
+
+
+def test_family_pair_decides_what_sagan_renders_and_is_scored(tmp_path: Path) -> None:
+    """No SA-GAN setting names the expressions: `faceoff evaluate` of HA2NE-sagan renders and scores
+    NE (and HA back), and changing the family's pair to SU2HA renders and scores HA (and SU)."""
+    root, repo = tmp_path / "results", Path(__file__).resolve().parents[1]
+    data = {c: faces(c, 3, 36, seed=k) for k, c in enumerate(SAGAN["classes"])}
+    train_model(SAGANSettings.from_dict(SAGAN), data, None, tmp_path / "sagan", seed=0, progress=False)
+    classifier = {**CLASSIFIER, "classes": SAGAN["classes"], "steps": 2, "steps_decay": 0, "batch_size": 4}
+    train_model(
+        ClassifierSettings.from_dict(classifier),
+        data,
+        None,
+        root / "train" / "expression" / "classifier",
+        seed=0,
+        progress=False,
+    )
+    clf = ExpressionClassifier.from_file(root / "train" / "expression" / "classifier" / "model.pt")
+    scored = {}
+    for pair in ("HA2NE", "SU2HA"):
+        override = tmp_path / f"{pair}.yaml"
+        family = {
+            "pairs": [pair],
+            "train": {"crop_size": 32},
+            "evaluate": {"max_frames": 3, "video_frames": 2},
+        }
+        override.write_text(yaml.safe_dump({"output_dir": str(root), "families": {"expression": family}}))
+        params = load_params([repo / "params.yaml", override])
+        run = get_run(params, f"expression/{pair}-sagan-s0")
+        layout = Layout.of(params)
+        for item in run.items:
+            save_split(layout.prepared("jaffe", item), "test", data[item])
+        shutil.copytree(tmp_path / "sagan", layout.train("expression", run.id))
+        assert (
+            cli_main(["-c", str(repo / "params.yaml"), "-c", str(override), "evaluate", "--run", run.key])
+            == 0
+        )
+        metrics = read_json(layout.evaluate("expression", run.id) / "metrics.json")
+        translator = load_translator(layout.train("expression", run.id) / "model.pt", items=run.items)
+        source, target = run.items
+        assert metrics["names"] == {"A": source, "B": target}
+        for direction, (a, b) in (("A2B", (source, target)), ("B2A", (target, source))):
+            frames = center_crop(data[a], 32).frames
+            rendered = translator.translate_to(frames, b)
+            assert metrics[direction]["expression_success"] == clf.target_share(rendered, b)
+            assert metrics[direction]["ssim_input"] == pytest.approx(
+                m.ssim(rendered, frames).mean(), abs=1e-9
+            )
+            others = [c for c in SAGAN["classes"] if c != b]
+            assert all(
+                metrics[direction]["ssim_input"]
+                != pytest.approx(m.ssim(translator.translate_to(frames, c), frames).mean())
+                for c in others
+            )
+        scored[pair] = metrics["A2B"]["ssim_input"]
+    assert scored["HA2NE"] != scored["SU2HA"]

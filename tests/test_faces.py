@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 from skimage import data
 
-from faceoff.faces.crop import apply_affine, crop_and_resize, landmark_box, smooth_boxes, square_box
+from faceoff.faces.crop import (
+    FILL,
+    apply_affine,
+    crop_and_resize,
+    inside_frame,
+    landmark_box,
+    smooth_boxes,
+    square_box,
+)
 from faceoff.faces.detect import Detection, make_detector, pick_face
 from faceoff.faces.identity import DlibFaceEmbedder, cosine_similarity
 from faceoff.faces.landmarks import FANLandmarker, make_landmarker
@@ -82,15 +90,16 @@ def test_fan_without_weights_names_the_missing_file(tmp_path: Path, monkeypatch:
     assert not any(tmp_path.rglob("*.pth.tar"))  # nothing was downloaded
 
 
-def test_crop_pads_outside_the_frame_by_replicating_edges() -> None:
+def test_crop_fills_outside_the_frame_with_black_not_replicated_edges() -> None:
     image = np.zeros((40, 60, 3), dtype=np.uint8)
     image[:, 0] = (255, 0, 0)  # left column red
     image[:, 1:] = (0, 0, 255)
     box = (-20.0, 0.0, 20.0, 40.0)  # half of it left of the frame
     crop, affine = crop_and_resize(image, box, 40)
     assert crop.shape == (40, 40, 3) and crop.dtype == np.uint8
-    assert (crop[:, :18] == (255, 0, 0)).all()  # replicated red edge, not black
+    assert (crop[:, :20] == FILL).all()  # no streak of the red edge column
     assert (crop[:, 24:] == (0, 0, 255)).all()
+    assert (inside_frame(image.shape, box, 40) == (np.arange(40)[None, :] >= 20)).all()
     corners = apply_affine(np.array([[-20.0, 0.0], [20.0, 40.0], [0.0, 20.0]]), affine)
     np.testing.assert_allclose(corners, [[0, 0], [40, 40], [20, 20]], atol=1e-5)
 

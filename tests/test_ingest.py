@@ -1,8 +1,10 @@
-"""Ingestion: folders and archives in, malicious archives refused, layouts checked, DVC registration."""
+"""Ingestion: folders and archives in, malicious archives refused, layouts checked, every file
+read, DVC registration in a fresh copy of the project."""
 
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 import tarfile
@@ -10,11 +12,16 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
+from faceoff.config import load_params
 from faceoff.datasets.archive import UnsafeArchiveError, safe_extract
+from faceoff.datasets.check import ContentError, data_files
 from faceoff.datasets.ingest import ingest
 from faceoff.datasets.registry import DatasetError
-from faceoff.synth.formats import write_jaffe
+from faceoff.synth.formats import FFPP_VIDEOS, SYNTH_WRITERS, write_jaffe
+
+from .pipeline import BIN, REPO, copy_workflow, env, run
 
 DVC = Path(sys.executable).with_name("dvc")
 
@@ -51,6 +58,7 @@ def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile
 def test_ingest_a_folder(jaffe_dir: Path, tmp_path: Path) -> None:
     report = ingest("jaffe", jaffe_dir, tmp_path / "data" / "jaffe", dvc=False)
     assert report["layout"]["images"] == 14 and report["files"] == 16  # + README, annotations
+    assert report["content"]["read"] == {"image": 14, "json": 1} and report["content"]["not_read"] == 1
     assert (tmp_path / "data" / "jaffe" / "KA.AN1.1.tiff").is_file()
     assert "switched off" in report["dvc"]["reason"]
     with pytest.raises(DatasetError, match="already exists"):
@@ -151,6 +159,9 @@ def test_dvc_add_in_a_dvc_repository(jaffe_dir: Path, tmp_path: Path) -> None:
     report = ingest("jaffe", jaffe_dir, repo / "data" / "raw" / "jaffe")
     assert report["dvc"]["added"] and (repo / "data" / "raw" / "jaffe.dvc").is_file()
     assert "/jaffe" in (repo / "data" / "raw" / ".gitignore").read_text()
+    assert report["dvc"]["staged"] == ["data/raw/jaffe.dvc", "data/raw/.gitignore"]
+    staged = run(["git", "diff", "--cached", "--name-only"], repo).stdout.split()
+    assert {"data/raw/jaffe.dvc", "data/raw/.gitignore"} <= set(staged)
 
 
 def test_no_dvc_repository_is_a_message_not_a_failure(jaffe_dir: Path, tmp_path: Path) -> None:
@@ -174,3 +185,181 @@ def test_cli_ingests_a_zip_of_person_videos_in_a_top_folder(tmp_path: Path) -> N
     assert main(["ingest", "videos", str(archive), "--dest", str(dest), "--no-dvc"]) == 0
     assert (dest / "A.mp4").is_file() and (dest / "B.mp4").is_file()
     assert ingest("person_videos", dest, dest, dvc=False)["layout"]["items"] == ["A", "B"]
+
+
+# --- Every kind, end to end with DVC, at the default destination of a fresh copy of the project ---
+
+CLI_KINDS = {
+    "videos": "person_videos",
+    "portraits": "portraits",
+    "jaffe": "jaffe",
+    "300vw": "300vw",
+    "ffpp": "ffpp",
+}
+ITEMS = {
+    "person_videos": ["A", "B"],
+    "portraits": ["photo", "painting"],
+    "jaffe": ["NE", "HA"],
+    "300vw": ["001", "002"],
+    "ffpp": ["071", "054", "003"],
+}
+
+
+def _render(kind: str, out: Path, n_frames: int = 6, size: int = 32) -> Path:
+    SYNTH_WRITERS[kind](
+        out, items=ITEMS[kind], n_frames=n_frames, size=size, fps=25, seed=0, ground_truth_pairs=[]
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh clone, as a new user has it: the project's files and ignore rules, git and DVC initialised."""
+    work = copy_workflow(tmp_path_factory.mktemp("clone"))
+    run(["git", "init", "-q"], work)
+    run([str(DVC), "init", "-q"], work)
+    return work
+
+
+def _default_dest(kind: str) -> str:
+    sources = [
+        ds["source"] for ds in load_params([REPO / "params.yaml"])["datasets"].values() if ds["kind"] == kind
+    ]
+    assert len(sources) == 1
+    return sources[0]
+
+
+def _faceoff(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "faceoff"), *args], cwd=cwd, env=env(), capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("cli_kind", list(CLI_KINDS))
+def test_ingest_registers_every_kind_with_dvc_in_a_fresh_clone(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_kind: str
+) -> None:
+    """`faceoff ingest KIND PATH` run from the clone's root (in this process: its start-up is slow)."""
+    from faceoff.cli import main
+
+    kind = CLI_KINDS[cli_kind]
+    raw = _render(kind, tmp_path / "download")
+    monkeypatch.chdir(project)
+    assert main(["ingest", cli_kind, str(raw)]) == 0
+    dest = project / _default_dest(kind)
+    dvc_file = dest.with_name(f"{dest.name}.dvc").relative_to(project).as_posix()
+    # The .dvc file is staged in git and not ignored; the data is ignored by git and held by DVC.
+    assert run(["git", "ls-files", "--error-unmatch", dvc_file], project).stdout.strip() == dvc_file
+    assert subprocess.run(["git", "check-ignore", "-q", dvc_file], cwd=project).returncode == 1
+    some_file = data_files(dest)[0].relative_to(project).as_posix()
+    assert subprocess.run(["git", "check-ignore", "-q", some_file], cwd=project).returncode == 0
+    out = yaml.safe_load((project / dvc_file).read_text())["outs"][0]
+    cache = project / ".dvc" / "cache" / "files" / "md5"
+    listing = json.loads((cache / out["md5"][:2] / out["md5"][2:]).read_text())
+    assert {e["relpath"] for e in listing} == {p.relative_to(dest).as_posix() for p in data_files(dest)}
+    assert all((cache / e["md5"][:2] / e["md5"][2:]).is_file() for e in listing)
+    assert json.loads(run([str(DVC), "status", "--json", dvc_file], project).stdout) == {}
+
+
+# --- Corrupt input: every unreadable file is named with its problem, counted, and nothing lands ---
+
+
+def _content_error(kind: str, raw: Path, dest: Path) -> ContentError:
+    with pytest.raises(ContentError) as caught:
+        ingest(kind, raw, dest, dvc=False)
+    assert not dest.exists()
+    return caught.value
+
+
+def test_empty_and_undecodable_images_are_named_and_counted(tmp_path: Path) -> None:
+    raw = _render("portraits", tmp_path / "portraits")
+    (raw / "photos" / "empty.jpg").write_bytes(b"")
+    (raw / "paintings" / "set_a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    (raw / "paintings" / "set_a" / "empty_too.png").write_bytes(b"")
+    error = _content_error("portraits", raw, tmp_path / "dest")
+    assert error.report.counts() == {"empty file": 2, "undecodable image": 1}
+    message = str(error)
+    assert "3 unusable files (empty file: 2, undecodable image: 1)" in message
+    assert "photos/empty.jpg: empty file" in message
+    assert "paintings/set_a/broken.png: undecodable image" in message
+    assert str(tmp_path / "dest") not in message and ".ingest." not in message  # no staging paths
+
+
+def test_a_truncated_jaffe_tiff_is_undecodable(tmp_path: Path) -> None:
+    raw = tmp_path / "jaffe"
+    write_jaffe(raw, n_frames=2, size=32)
+    tiff = sorted(raw.glob("*.HA*.tiff"))[0]
+    tiff.write_bytes(tiff.read_bytes()[: tiff.stat().st_size // 2])
+    error = _content_error("jaffe", raw, tmp_path / "dest")
+    assert error.report.counts() == {"undecodable image": 1}
+    assert f"{tiff.name}: undecodable image" in str(error)
+
+
+def test_videos_cut_in_half_are_reported(tmp_path: Path) -> None:
+    """An .mp4 whose index sat at its end no longer opens; an .avi cut short decodes too few frames."""
+    persons = _render("person_videos", tmp_path / "persons", n_frames=30)
+    video = persons / "B.mp4"
+    video.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    error = _content_error("person_videos", persons, tmp_path / "dest_persons")
+    assert error.report.counts() == {"undecodable video": 1}
+    assert "B.mp4: undecodable video" in str(error)
+
+    vw = _render("300vw", tmp_path / "vw", n_frames=30, size=128)  # its half holds more than the header
+    avi = vw / "001" / "vid.avi"
+    avi.write_bytes(avi.read_bytes()[: avi.stat().st_size // 2])
+    error = _content_error("300vw", vw, tmp_path / "dest_vw")
+    assert error.report.counts() == {"truncated video": 1}
+    assert "001/vid.avi: truncated video" in str(error) and "of the 30 frames it declares" in str(error)
+
+
+def test_malformed_pts_files_are_named_and_counted(tmp_path: Path) -> None:
+    raw = _render("300vw", tmp_path / "vw")
+    annot = raw / "001" / "annot"
+    good = (annot / "000001.pts").read_text().splitlines()
+    (annot / "000002.pts").write_text("\n".join([*good[:-2], "}"]) + "\n")  # 67 points
+    (annot / "000003.pts").write_text("\n".join([*good[:3], "12.5 abc", *good[4:]]) + "\n")
+    (annot / "000004.pts").write_text("\n".join(good[:-1]) + "\n")  # no closing brace
+    (annot / "000005.pts").write_text("\n".join([*good[:3], "nan 12.0", *good[4:]]) + "\n")
+    error = _content_error("300vw", raw, tmp_path / "dest")
+    assert error.report.counts() == {"malformed annotation": 4}
+    message = str(error)
+    assert "001/annot/000002.pts: malformed annotation (67 points" in message
+    assert "001/annot/000003.pts: malformed annotation (a point is not two numbers" in message
+    assert "001/annot/000004.pts: malformed annotation (points are not enclosed" in message
+    assert "001/annot/000005.pts: malformed annotation (a point is not a finite number" in message
+
+
+def test_a_split_naming_a_missing_video_is_reported(tmp_path: Path) -> None:
+    raw = _render("ffpp", tmp_path / "ffpp")
+    test_split = raw / "splits" / "test.json"
+    test_split.write_text(json.dumps([["998", "999"]]))
+    (raw / FFPP_VIDEOS / "054.json").write_text('{"item": "054", ')  # a cut-off side file
+    error = _content_error("ffpp", raw, tmp_path / "dest")
+    assert error.report.counts() == {"malformed JSON": 1, "names a missing item": 2}
+    assert f"{FFPP_VIDEOS.as_posix()}/054.json: malformed JSON" in str(error)
+    assert (
+        f"splits/test.json: names a missing item (video 998: {FFPP_VIDEOS.as_posix()}/998.mp4 not found)"
+        in str(error)
+    )
+
+
+def test_macos_debris_is_not_read(tmp_path: Path) -> None:
+    """Resource forks and Finder files are no data: no reader takes them in, so neither does the check."""
+    raw = _render("person_videos", tmp_path / "persons")
+    (raw / "._A.mp4").write_bytes(b"resource fork")
+    (raw / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (raw / "__MACOSX").mkdir()
+    (raw / "__MACOSX" / "._B.mp4").write_bytes(b"resource fork")
+    report = ingest("person_videos", raw, tmp_path / "dest", dvc=False)
+    assert report["layout"]["items"] == ["A", "B"]
+    assert report["content"]["read"] == {"video": 2, "json": 2} and report["content"]["problems"] == {}
+
+
+def test_a_failed_check_registers_nothing_and_prints_no_traceback(project: Path, tmp_path: Path) -> None:
+    raw = _render("portraits", tmp_path / "portraits")
+    (raw / "photos" / "empty.jpg").write_bytes(b"")
+    dest = project / "data" / "raw" / "portraits_broken"
+    proc = _faceoff(["ingest", "portraits", str(raw), "--dest", str(dest)], project)
+    assert proc.returncode == 2
+    assert "photos/empty.jpg: empty file" in proc.stderr and "nothing was ingested" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not dest.exists() and not dest.with_name("portraits_broken.dvc").exists()
+    assert not list(dest.parent.glob(".portraits_broken.ingest.*"))  # no staging folder left

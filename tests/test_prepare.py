@@ -88,6 +88,7 @@ def test_prepare_end_to_end(prepared: tuple[Path, dict]) -> None:
         assert split.frames.shape == (len(split), 96, 96, 3) and split.frames.dtype == np.uint8
         assert split.landmarks.shape == (len(split), 68, 2) and split.landmarks.dtype == np.float32
         assert split.masks.shape == (len(split), 96, 96) and split.masks.dtype == np.uint8
+        assert split.valid.shape == (len(split), 96, 96) and (split.valid == 1).all()  # box inside the frame
         assert (split.landmarks > 5).all() and (split.landmarks < 91).all()
         assert (split.masks.reshape(len(split), -1).mean(axis=1) > 0.15).all()
         # The ground truth is cut with the same boxes: inverted colours of the same crop.

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from html import escape
 from pathlib import Path
 from urllib.parse import unquote
 
 import numpy as np
 
 from faceoff.evaluate import build_table, write_table
+from faceoff.evaluate.glossary import get_glossary
 from faceoff.io.atomic import write_json
 from faceoff.plots import sample_grid, side_by_side_video
 from faceoff.report import write_report
@@ -20,6 +22,7 @@ def _metrics(l1: float, copy: bool) -> dict:
         "copy_input": copy,
         "l1_gt": l1,
         "identity_sim": 0.9,
+        "collapse": 0.8,
         "n_frames": 8,
     }
 
@@ -47,6 +50,7 @@ def test_report_links_existing_files(tmp_path: Path) -> None:
     sections = [
         {
             "family": "faceoff",
+            "evaluation": "translate",
             "table": tables[1],
             "extra_tables": [sweep],
             "variants": {"base": {"lambda_ssim": 0.001}},
@@ -76,3 +80,27 @@ def test_report_links_existing_files(tmp_path: Path) -> None:
     assert "missing: " in page and "gone.png" in page
     assert "<h3>ssim_w</h3>" in page and "<th>lambda_ssim</th>" in page  # the sweep table, inline
     assert "<h4>base</h4><p><code>{&quot;lambda_ssim&quot;: 0.001}</code></p>" in page  # runs by variant
+
+
+def test_each_family_shows_its_own_glossary(tmp_path: Path) -> None:
+    """A translation and a reenactment family: each table is explained by its own kind's glossary,
+    so "collapse" (translation: near 0 = mode collapse) is never read as reenactment's copy excess."""
+    translate, reenact = get_glossary("translate"), get_glossary("reenact")
+    write_json(tmp_path / "t.json", _metrics(0.1, False))
+    reenact_metrics = {"pair": ["114", "124"], "copy_input": True, "l1_gt": 0.2, "n_frames": 8}
+    write_json(tmp_path / "r.json", reenact_metrics | {"ssim_input_excess": 0.3, "identity_sim_source": 0.5})
+    sections = [
+        {"family": "swap", "evaluation": "translate", "table": build_table({"run": tmp_path / "t.json"})},
+        {"family": "reenact", "evaluation": "reenact", "table": build_table({"run": tmp_path / "r.json"})},
+    ]
+    write_report(tmp_path / "report.html", title="t", sections=sections)
+    swap, reenacted = (tmp_path / "report.html").read_text().split('<section id="')[1:]
+    assert "(translate evaluation)" in swap and "(reenact evaluation)" in reenacted
+    for html, own, other in ((swap, translate, reenact), (reenacted, reenact, translate)):
+        defined = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", html))
+        columns = re.findall(r"<th>([^<]+)</th>", html.split("<details>")[0])
+        assert set(columns) <= set(defined), set(columns) - set(defined)  # every column explained
+        assert all(escape(own.columns()[name]) == text for name, text in defined.items())
+        assert escape(own.intro) in html and escape(other.intro) not in html
+    assert "<dt>collapse</dt>" in swap and "ssim_input_excess" not in swap
+    assert "<dt>ssim_input_excess</dt>" in reenacted and "<dt>collapse</dt>" not in reenacted

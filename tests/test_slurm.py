@@ -123,7 +123,7 @@ def test_failed_job_is_retried_reported_and_the_rest_continues(partition: str, t
     assert re.search(r"slurm_logs/rule_train/faceoff_A2B-broken-s0/\d+\.log", out)
     assert out.count("rule_train/faceoff_A2B-broken-s0") >= 2 and "Trying to restart job" in out  # retries: 1
     train_log = (work / SMOKE / "logs/train/faceoff/A2B-broken-s0.log").read_text()
-    assert "crop_size 48 is larger than the prepared frames" in train_log
+    assert "families.faceoff.variants.broken.crop_size = 48 is larger than the frames in" in train_log
     # --keep-going (from the profile): the healthy run was still trained and evaluated.
     assert (work / SMOKE / "evaluate/faceoff/A2B-baseline-s0/metrics.json").is_file()
 

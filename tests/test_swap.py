@@ -15,7 +15,12 @@ from faceoff.datasets.prepared import PreparedSplit
 from faceoff.io.atomic import read_json
 from faceoff.nets import PatchDiscriminator, UnetGenerator, build_generator
 from faceoff.nets.autoencoder import Decoder, SharedEncoder
-from faceoff.nets.progressive import ProgressiveDiscriminator, ProgressiveGenerator, count_layers
+from faceoff.nets.progressive import (
+    ProgressiveDiscriminator,
+    ProgressiveGenerator,
+    ProgressiveResnetGenerator,
+    count_layers,
+)
 from faceoff.train.autoswap import AutoencoderSettings, AutoencoderStepper, AutoencoderTranslator, to_uint8
 from faceoff.train.data import step_rng
 from faceoff.train.progressive import ProgressiveSettings, ProgressiveStepper, ProgressiveTranslator
@@ -36,10 +41,13 @@ AUTOENCODER = {
     "steps_decay": 5,
     "log_every": 2,
     "checkpoint_every": 3,
-    "amp": False,
+    "precision": "fp32",
 }
-# Five stages need 64 px crops (U-Net depth 5, final 4-layer PatchGAN); two steps per stage.
+# Five stages of the U-Net form need 64 px crops (U-Net depth 5, final 4-layer PatchGAN); two steps
+# per stage.
 PROGRESSIVE = {
+    "netG": "unet_32",
+    "n_layers_D": [4],
     "ngf": 4,
     "ndf": 4,
     "crop_size": 64,
@@ -48,8 +56,10 @@ PROGRESSIVE = {
     "log_every": 2,
     "checkpoint_every": 3,
     "pool_size": 2,
-    "amp": False,
+    "precision": "fp32",
 }
+# The paper's form: grows to CycleGAN's ResNet generator and 3-layer PatchGAN (here the 6-block one).
+PROGRESSIVE_RESNET = {**PROGRESSIVE, "netG": "resnet_6blocks", "n_layers_D": [3], "crop_size": 32}
 
 
 @pytest.fixture(scope="module")
@@ -142,12 +152,66 @@ def test_progressive_settings() -> None:
     assert [uneven.stage_at(step) for step in (0, 1, 2, 10)] == [1, 1, 2, 5]
     assert ProgressiveSettings.from_dict({**PROGRESSIVE, "steps_per_stage": 2}).steps_per_stage == 2
     assert ProgressiveSettings.from_dict(s.to_dict()) == s
-    bad = {"steps_per_stage": 3, "crop_size": 32, "gan_mode": "wgan", "n_stages": 0, "steps": 0}
+    bad = {
+        "steps_per_stage": 3,
+        "crop_size": 32,
+        "gan_mode": "wgan",
+        "n_stages": 0,
+        "steps": 0,
+        "netG": "unet_64",  # five stages grow a 5-level U-Net, unet_32
+        "n_layers_D": [5],  # deeper than four growths reach
+        "fade": 1.5,
+    }
     for key, value in bad.items():
         with pytest.raises(SettingsError, match=key if key != "steps" else "n_stages"):
             ProgressiveSettings.from_dict({**PROGRESSIVE, key: value})
-    with pytest.raises(SettingsError, match="unknown training setting 'netG'"):
-        ProgressiveSettings.from_dict({"netG": "unet_32"})
+    with pytest.raises(SettingsError, match="residual blocks"):
+        ProgressiveSettings.from_dict({**PROGRESSIVE_RESNET, "n_stages": 3})
+    # The default is the study's: CycleGAN's ResNet-9 and 3-layer PatchGAN
+    default = ProgressiveSettings()
+    assert (default.netG, default.n_layers_D) == ("resnet_9blocks", (3,))
+
+
+def test_resnet_form_grows_to_cyclegans_resnet_generator() -> None:
+    """2, 4, 6 layers, then the residual blocks (5 and 4 of 9); new layers fade in from the old
+    function (alpha 0) and, fully faded in at the last stage, it is ResnetGenerator(9)."""
+    torch.manual_seed(0)
+    net, x = ProgressiveResnetGenerator(9, n_stages=5, ngf=4), torch.randn(2, 3, 32, 32)
+    layers = [2, 4, 6, 6 + 2 * 5, 6 + 2 * 9]
+    for stage in range(1, 6):
+        assert net.stage == stage and count_layers(net) == layers[stage - 1]
+        assert net(x).shape == x.shape
+        if stage == 5:
+            break
+        net.alpha = 1.0
+        before, output = {k: v.clone() for k, v in net.state_dict().items()}, net(x)
+        net.grow()
+        assert net.alpha == 0.0
+        after = net.state_dict()
+        assert all(torch.equal(after[k], v) for k, v in before.items()) and len(after) > len(before)
+        torch.testing.assert_close(net(x), output)  # faded out: the function before growing
+        net.alpha = 0.5
+        assert not torch.allclose(net(x), output)  # half faded in: the new layers count
+    with pytest.raises(ValueError, match="last stage"):
+        net.grow()
+    net.alpha = 1.0
+    full = build_generator("resnet_9blocks", 4)
+    in_order = [net.stem, *net.down, *net.blocks, *reversed(net.up), net.head]  # ResnetGenerator's order
+    grown = [p for module in in_order for p in module.parameters()]
+    assert len(grown) == len(list(net.parameters()))
+    assert [p.shape for p in full.parameters()] == [p.shape for p in grown]  # same layers, same order
+    with torch.no_grad():
+        for mine, theirs in zip(grown, full.parameters(), strict=True):
+            theirs.copy_(mine)
+    torch.testing.assert_close(full(x), net(x))
+
+
+def test_resnet_form_fades_in_over_its_share_of_each_stage() -> None:
+    s = ProgressiveSettings.from_dict({**PROGRESSIVE_RESNET, "steps": 36, "steps_decay": 4, "fade": 0.5})
+    assert s.stage_starts == (0, 8, 16, 24, 32)
+    assert [s.alpha_at(step) for step in (0, 7, 8, 9, 11, 12, 15, 16)] == [1, 1, 0.25, 0.5, 1, 1, 1, 0.25]
+    assert ProgressiveSettings.from_dict({**PROGRESSIVE_RESNET, "fade": 0.0}).alpha_at(2) == 1.0
+    assert ProgressiveSettings.from_dict(PROGRESSIVE).alpha_at(3) == 1.0  # the U-Net grows silent levels
 
 
 def test_translator_applies_the_generators_of_the_stage_they_reached(
@@ -297,3 +361,32 @@ def test_progressive_resumes_exactly_across_stage_boundaries(
     with torch.no_grad():
         expected = to_uint8(full.eval()(torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1))
     assert np.array_equal(translator.translate("AB", frames), expected)
+
+
+def test_resnet_form_trains_to_cyclegans_architecture_and_resumes_mid_fade(
+    pair64: dict[str, PreparedSplit], tmp_path: Path
+) -> None:
+    s = ProgressiveSettings.from_dict(PROGRESSIVE_RESNET)
+    train_model(s, pair64, ("A", "B"), tmp_path / "full", seed=3, progress=False)
+    model, rows, info = _outputs(tmp_path / "full")
+    assert info["stage"] == model["stage"] == 5 and model["alpha"] == 1.0
+    assert (info["final_netG"], info["final_n_layers_D"]) == ("resnet_6blocks", 3)
+    assert all(np.isfinite(float(row["G_total"])) for row in rows)
+    # Stopped inside stage 3's fade (step 4 is its first step, alpha 0.5 at fade 0.5 of 2 steps)
+    split = tmp_path / "split"
+    assert train_model(s, pair64, ("A", "B"), split, seed=3, progress=False, stop_after=5)["stopped"]
+    assert train_model(s, pair64, ("A", "B"), split, seed=3, progress=False)["resumed_from"] >= 3
+    assert same_weights(_outputs(split)[0], model)
+    full = build_generator("resnet_6blocks", 4)
+    net = ProgressiveResnetGenerator(6, 5, 4, stage=5)
+    net.load_state_dict(model["G_AB"])
+    in_order = [net.stem, *net.down, *net.blocks, *reversed(net.up), net.head]
+    with torch.no_grad():
+        for mine, theirs in zip(
+            [p for m in in_order for p in m.parameters()], full.parameters(), strict=True
+        ):
+            theirs.copy_(mine)
+    frames = np.ascontiguousarray(pair64["A"].frames[:2, 2:34, 2:34])
+    with torch.no_grad():
+        expected = to_uint8(full.eval()(torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1))
+    assert np.array_equal(load_translator(tmp_path / "full" / "model.pt").translate("AB", frames), expected)

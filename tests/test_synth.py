@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image, ImageDraw
 
+from faceoff.config import load_params
 from faceoff.io.atomic import read_json
 from faceoff.io.video import read_frames
 from faceoff.synth import (
@@ -199,3 +204,65 @@ def test_clips_shorter_than_the_smoothing_window(tmp_path: Path, n_frames: int) 
     )
     assert len(list(read_frames(tmp_path / "A.mp4"))) == n_frames
     assert np.load(tmp_path / "A.landmarks.npy").shape == (n_frames, 68, 2)
+
+
+# `faceoff synth` of each dataset (argv: params, output root, datasets) on the given CPUs only:
+# libx264 counts them, not OMP_NUM_THREADS, to choose its threads.
+_SYNTH_ON_CPUS = """
+import os, sys
+from faceoff.cli import main
+os.sched_setaffinity(0, {})
+config, out, *datasets = sys.argv[1:]
+for dataset in datasets:
+    if main(["-c", config, "synth", "--dataset", dataset, "--out", os.path.join(out, dataset)]):
+        sys.exit(f"faceoff synth --dataset {{dataset}} failed")
+"""
+
+
+def test_synth_renders_the_same_bytes_in_two_processes(tmp_path: Path, repo: Path) -> None:
+    """Every dataset kind renders byte-identical files under other hash seeds, thread counts and CPUs.
+
+    The smoke datasets, shortened, at 128 px: from that height on, libx264's default threading
+    cut each frame into one slice per CPU the process may use, which changed the videos' bytes
+    and decoded pixels (the FF++ difference). On a one-CPU machine the CPU sets cannot differ.
+    """
+    from faceoff.synth.formats import SYNTH_WRITERS
+
+    params = load_params([repo / "params.yaml", repo / "config/smoke.yaml"])
+    synthetic = [name for name, ds in params["datasets"].items() if ds.get("synthetic")]
+    assert {params["datasets"][name]["kind"] for name in synthetic} == set(SYNTH_WRITERS)
+    for name in synthetic:
+        params["datasets"][name]["synthetic"].update(frames=3, size=128)
+    config = tmp_path / "params.yaml"
+    config.write_text(yaml.safe_dump(params, sort_keys=False))
+    cpus = sorted(os.sched_getaffinity(0))
+    sides = {"one": ("0", "1", cpus[:1]), "all": ("4321", str(len(cpus) + 1), cpus)}
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _SYNTH_ON_CPUS.format(set(on)),
+                str(config),
+                str(tmp_path / side),
+                *synthetic,
+            ],
+            env={**os.environ, "PYTHONHASHSEED": hash_seed, "OMP_NUM_THREADS": threads},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for side, (hash_seed, threads, on) in sides.items()
+    ]
+    for proc in procs:
+        log = proc.communicate(timeout=900)[0]
+        assert proc.returncode == 0, log
+    files = {side: _files(tmp_path / side) for side in sides}
+    assert files["one"].keys() == files["all"].keys()
+    assert {Path(f).suffix for f in files["one"]} >= {".mp4", ".avi", ".tiff", ".png", ".jpg", ".npy"}
+    differ = [f for f in files["one"] if files["one"][f] != files["all"][f]]
+    assert not differ, f"rendered differently in two processes: {differ}"
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

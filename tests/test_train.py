@@ -174,7 +174,8 @@ def test_wgan_clips_every_critic_weight(pair: tuple[PreparedSplit, PreparedSplit
         {"gan_mode": "vanilla"},
         {"gan_mode": "wgangp", "gp_weight": 10.0},
         {"lambda_ssim": 1.0, "mask_weight": 2.0, "mask_input": True},
-        {"amp": True, "sample_every": 2},
+        {"precision": "bf16", "sample_every": 2},
+        {"precision": "fp16"},
         {"netG": "resnet_6blocks", "norm": "batch", "channels_last": True, "pool_size": 0, "batch_size": 2},
     ],
 )
@@ -340,9 +341,7 @@ PLAIN = PRESETS["plain"]  # every speed switch off: the reference computation
 def test_batched_passes_match_separate_ones(pair: tuple[PreparedSplit, PreparedSplit], norm: str) -> None:
     """Identity passes batched with the translations: the losses and gradients of six separate passes."""
     trainers = [
-        CycleGANTrainer(
-            settings(norm=norm, batch_size=2, batch_passes=on, amp=False), *pair, seed=0, device="cpu"
-        )
+        CycleGANTrainer(settings(norm=norm, batch_size=2, batch_passes=on), *pair, seed=0, device="cpu")
         for on in (False, True)
     ]
     assert [t.rt.batch_passes for t in trainers] == [False, True]
@@ -362,9 +361,7 @@ def test_batched_passes_match_separate_ones(pair: tuple[PreparedSplit, PreparedS
         torch.testing.assert_close(g0, g1, rtol=1e-4, atol=1e-6)
     # A whole step (discriminators see real and fake in one call too) logs the same losses.
     fresh = [
-        CycleGANTrainer(
-            settings(norm=norm, batch_size=2, batch_passes=on, amp=False), *pair, seed=0, device="cpu"
-        )
+        CycleGANTrainer(settings(norm=norm, batch_size=2, batch_passes=on), *pair, seed=0, device="cpu")
         for on in (False, True)
     ]
     torch.testing.assert_close(fresh[0].train_step(0), fresh[1].train_step(0), rtol=1e-5, atol=1e-6)
@@ -377,12 +374,12 @@ def test_batch_norm_never_batches_passes() -> None:
 
 @pytest.mark.parametrize("key", sorted(PLAIN))
 def test_each_fast_path_switch_turns_off(key: str) -> None:
-    """On CUDA every switch is on by default (amp resolved without a GPU here) and each one turns off."""
-    on = Runtime.resolve(settings(amp=True), "cuda")
+    """On CUDA every switch is on by default (resolved without a GPU here) and each one turns off."""
+    on = Runtime.resolve(settings(precision="auto"), "cuda")
     assert on.channels_last and on.batch_passes and on.data_on_device and on.fused_optimizer
     assert on.cudnn_benchmark and on.amp_dtype is not None and not on.compile
-    off = Runtime.resolve(settings(**{key: False}), "cuda")
-    field = "amp_dtype" if key == "amp" else key
+    off = Runtime.resolve(settings(**{"precision": "auto", key: PLAIN[key]}), "cuda")
+    field = "amp_dtype" if key == "precision" else key
     assert getattr(off, field) in (False, None)
     others = {f: getattr(on, f) for f in ("channels_last", "batch_passes", "data_on_device") if f != key}
     assert all(getattr(off, f) == v for f, v in others.items())
@@ -391,11 +388,12 @@ def test_each_fast_path_switch_turns_off(key: str) -> None:
 def test_cpu_defaults_and_deterministic_mode() -> None:
     rt = Runtime.resolve(settings(), "cpu")
     assert (rt.channels_last, rt.data_on_device, rt.fused_optimizer) == (False, False, False)
-    assert rt.batch_passes and rt.precision in ("fp32", "bf16")  # bf16 where the CPU computes it natively
-    assert Runtime.resolve(settings(amp=False), "cpu").precision == "fp32"
+    assert rt.batch_passes and rt.precision == "fp32"  # fp32 unless asked for
+    assert Runtime.resolve(settings(precision="auto"), "cpu").precision in ("fp32", "bf16")  # bf16: native
     assert not Runtime.resolve(settings(deterministic=True), "cuda").cudnn_benchmark
-    assert Runtime.resolve(settings(amp=True), "cpu").amp_dtype == torch.bfloat16
-    assert not Runtime.resolve(settings(amp=True), "cpu").grad_scaling
+    assert Runtime.resolve(settings(precision="bf16"), "cpu").amp_dtype == torch.bfloat16
+    assert not Runtime.resolve(settings(precision="bf16"), "cpu").grad_scaling
+    assert Runtime.resolve(settings(precision="fp16"), "cpu").grad_scaling
 
 
 def test_device_split_draws_the_host_batches(pair: tuple[PreparedSplit, PreparedSplit]) -> None:
@@ -410,7 +408,7 @@ def test_device_split_draws_the_host_batches(pair: tuple[PreparedSplit, Prepared
 
 def test_plain_and_fast_settings_train(tmp_path: Path, pair: tuple[PreparedSplit, PreparedSplit]) -> None:
     """Every switch off (the reference computation) and the CPU extras on both train a run."""
-    for name, overrides in (("plain", PLAIN), ("extras", {"channels_last": True, "amp": True})):
+    for name, overrides in (("plain", PLAIN), ("extras", {"channels_last": True, "precision": "bf16"})):
         result = train_cyclegan(
             settings(steps=2, steps_decay=0, **overrides), *pair, tmp_path / name, seed=0, progress=False
         )
@@ -420,9 +418,9 @@ def test_plain_and_fast_settings_train(tmp_path: Path, pair: tuple[PreparedSplit
 def test_speed_switches_keep_checkpoints_valid(
     tmp_path: Path, pair: tuple[PreparedSplit, PreparedSplit]
 ) -> None:
-    """Switches that change speed, not the objective, may differ on resume; amp (precision) may not."""
-    speed = {k: v for k, v in PLAIN.items() if k != "amp"}
-    for run, overrides, resumed_from in (("speed", speed, 5), ("amp", {"amp": False}, 0)):
+    """Switches that change speed, not the objective, may differ on resume; precision may not."""
+    speed = {k: v for k, v in PLAIN.items() if k != "precision"}
+    for run, overrides, resumed_from in (("speed", speed, 5), ("precision", {"precision": "bf16"}, 0)):
         base = settings(steps=5, steps_decay=1)
         train_cyclegan(base, *pair, tmp_path / run, seed=0, progress=False, stop_after=5)
         changed = settings(steps=5, steps_decay=1, **overrides)
@@ -471,7 +469,7 @@ def test_identity_preserving_loss_joins_the_generator_objective(
 ) -> None:
     """lambda_p adds ||E(G(x)) - E(x)||^2 with dlib's ResNet as E: a positive, weighted term
     whose gradient reaches both generators; train.json records which network ran."""
-    trainer = CycleGANTrainer(settings(lambda_p=5.0, amp=False), *pair, seed=0, device="cpu")
+    trainer = CycleGANTrainer(settings(lambda_p=5.0), *pair, seed=0, device="cpu")
     a, b = trainer.batches(0)
     terms, _, _ = trainer.generator_losses(a, b)
     assert terms["G_perc"] > 0
@@ -481,9 +479,9 @@ def test_identity_preserving_loss_joins_the_generator_objective(
     terms["G_perc"].backward()
     for net in (trainer.G_AB, trainer.G_BA):
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
-    double = CycleGANTrainer(settings(lambda_p=10.0, amp=False), *pair, seed=0, device="cpu")
+    double = CycleGANTrainer(settings(lambda_p=10.0), *pair, seed=0, device="cpu")
     assert torch.allclose(double.generator_losses(a, b)[0]["G_perc"], 2 * terms["G_perc"].detach())
-    plain = CycleGANTrainer(settings(amp=False), *pair, seed=0, device="cpu")
+    plain = CycleGANTrainer(settings(), *pair, seed=0, device="cpu")
     assert plain.identity is None and plain.generator_losses(a, b)[0]["G_perc"] == 0
     info = train_cyclegan(
         settings(lambda_p=1.0, steps=2, steps_decay=0), *pair, tmp_path, seed=0, progress=False

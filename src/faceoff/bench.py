@@ -7,8 +7,9 @@ memory on CUDA). ``--compare plain,fast`` builds both settings in one process an
 their steps, so that load from other processes hits both alike; the ratio line is what to quote.
 
 A setting is a preset name, optionally followed by ``:key=value`` overrides of TrainSettings,
-e.g. ``plain:batch_passes=true``. Presets: ``plain`` (every fast-path switch off, the reference
-implementation's computation), ``fast`` (the defaults), ``deterministic``.
+e.g. ``plain:batch_passes=true``. Presets: ``plain`` (every fast-path switch off and fp32, the
+reference implementation's computation), ``fast`` (the default switches, ``precision: auto``),
+``deterministic`` (``fast`` with deterministic algorithms).
 
 Preprocessing (``--what prepare``): frames per second of decode + detect + landmarks + crop +
 write on a synthetic 256 px talking-head video, with the per-step breakdown of report.json.
@@ -38,9 +39,9 @@ from faceoff.train.runtime import FAST_PATH
 from faceoff.train.settings import TrainSettings
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "plain": dict.fromkeys(FAST_PATH, False),
-    "fast": {},
-    "deterministic": {"deterministic": True},
+    "plain": {**dict.fromkeys(FAST_PATH, False), "precision": "fp32"},
+    "fast": {"precision": "auto"},
+    "deterministic": {"precision": "auto", "deterministic": True},
 }
 PREPARE_PRESETS: dict[str, dict[str, Any]] = {
     "reference": {},  # prepare_person's defaults: the detector on every full-size frame

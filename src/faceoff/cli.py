@@ -3,19 +3,23 @@
 Every subcommand reads the same parameter files (``-c params.yaml -c config/demo.yaml``), so a
 rule or a stage only names *what* to build; the settings come from the registry in
 :mod:`faceoff.config`.
+
+A failure the user can fix (a :class:`~faceoff.errors.FaceoffError`) ends as one
+``faceoff: error: ...`` message and exit status 2, like a bad argument; ``--debug`` (or the
+environment variable FACEOFF_DEBUG=1) shows its traceback too.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from faceoff import __version__
-
-log = logging.getLogger("faceoff")
+from faceoff.errors import FaceoffError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
         help="parameter file; repeat to override (default: params.yaml)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=os.environ.get("FACEOFF_DEBUG", "") not in ("", "0"),
+        help="show the traceback of user errors too (also: FACEOFF_DEBUG=1)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("synth", help="render a synthetic dataset in its real on-disk format")
@@ -90,19 +100,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    try:
+        return _run(args)
+    except FaceoffError as exc:
+        if args.debug:
+            raise
+        print(f"faceoff: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "bench":  # measures the code, not a configuration: needs no params.yaml
         from faceoff import bench
 
         return bench.run(args)
     from faceoff import steps
-    from faceoff.config import ConfigError, load_params
+    from faceoff.config import load_params
 
-    try:
-        params = load_params(args.config or ["params.yaml"])
-        return steps.dispatch(args, params)
-    except (ConfigError, steps.StepError) as exc:
-        log.error("%s", exc)
-        return 2
+    return steps.dispatch(args, load_params(args.config or ["params.yaml"]))
 
 
 if __name__ == "__main__":

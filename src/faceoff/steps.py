@@ -11,6 +11,7 @@ import json
 import logging
 import platform
 import subprocess
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -28,10 +29,9 @@ from faceoff.config import (
     resolve_runs,
     split_pair,
 )
-from faceoff.datasets.prepared import PreparedDataError, load_split
-from faceoff.datasets.registry import DatasetError
+from faceoff.datasets.prepared import PreparedSplit, load_split
+from faceoff.errors import FaceoffError
 from faceoff.io.atomic import atomic_dir, read_json, write_json
-from faceoff.io.video import VideoError
 from faceoff.prepare import PrepareError
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 Params = Mapping[str, Any]
 
 
-class StepError(RuntimeError):
+class StepError(FaceoffError, RuntimeError):
     """A step that cannot run; the message says what is missing and where."""
 
 
@@ -55,10 +55,7 @@ def dispatch(args: argparse.Namespace, params: Params) -> int:
         "report": report,
         "config": show_config,
     }
-    try:
-        handlers[args.command](args, params)
-    except (VideoError, PreparedDataError, PrepareError, DatasetError) as exc:
-        raise StepError(str(exc)) from exc
+    handlers[args.command](args, params)
     return 0
 
 
@@ -103,7 +100,17 @@ def prepare(args: argparse.Namespace, params: Params) -> None:
     others = [tgt for src, tgt in groundtruth_pairs(params, args.dataset) if src == args.item]
     groundtruth = get_kind(ds["kind"]).groundtruth(source, args.item, others, settings)
     out = Path(args.out or Layout.of(params).prepared(args.dataset, args.item))
-    report = prepare_item(ds["kind"], source, args.item, out, settings, groundtruth or None, progress=True)
+    try:
+        report = prepare_item(
+            ds["kind"], source, args.item, out, settings, groundtruth or None, progress=True
+        )
+    except PrepareError as exc:
+        chosen = ", ".join(f"{k}: {settings[k]}" for k in ("detector", "landmarks") if k in settings)
+        raise StepError(
+            f"{exc}\n  item {args.item!r} of datasets.{args.dataset} cannot be prepared: fix or replace "
+            f"its raw data, or change datasets.{args.dataset}.prepare ({chosen or 'its defaults'}) and "
+            "prepare again"
+        ) from exc
     log.info(
         "prepared %s/%s into %s (%s frames kept)", args.dataset, args.item, out, report.get("faces_found")
     )
@@ -183,6 +190,13 @@ def train(args: argparse.Namespace, params: Params) -> None:
             raise ConfigError(f"families.{args.classifier} has no 'classifier' block")
         settings = settings_from_dict(fam["classifier"])
         data = _train_splits(params, fam["dataset"], None)
+        _check_crop(
+            params,
+            settings.crop_size,
+            f"families.{args.classifier}.classifier.crop_size",
+            fam["dataset"],
+            data,
+        )
         out = Path(args.out or layout.classifier(args.classifier))
         result = train_model(settings, data, None, out, seed=0, device=_device(params))
         write_json(out / "environment.json", environment(params, fam["classifier"]))
@@ -190,8 +204,10 @@ def train(args: argparse.Namespace, params: Params) -> None:
         return
     run = get_run(params, args.run)
     settings = settings_from_dict(run.settings)
+    _require_weights(run.settings, f"run {run.key} (families.{run.family}.train and variants.{run.variant})")
     whole = get_model(settings.model).data == "dataset"
     data = _train_splits(params, run.dataset, None if whole else run.items)
+    _check_crop(params, settings.crop_size, _crop_key(params, run), run.dataset, data)
     out = Path(args.out or layout.train(run.family, run.id))
     result = train_model(settings, data, run.items, out, seed=run.seed, device=_device(params))
     write_json(out / "environment.json", environment(params, run.settings))
@@ -203,6 +219,71 @@ def _family(params: Params, family: str) -> Mapping[str, Any]:
         return params["families"][family]
     except KeyError:
         raise ConfigError(f"unknown family {family!r}; defined: {', '.join(params['families'])}") from None
+
+
+def _crop_key(params: Params, run: Any) -> str:
+    """The parameter that sets a run's crop size: its variant's, else its family's train block."""
+    if "crop_size" in (params["families"][run.family]["variants"].get(run.variant) or {}):
+        return f"families.{run.family}.variants.{run.variant}.crop_size"
+    return f"families.{run.family}.train.crop_size"
+
+
+def _crop_problem(crop: int, key: str, dataset: str, size: int, prepared: Path | None = None) -> str | None:
+    """Why crops of ``crop`` px cannot be cut from frames prepared at ``size`` px (None: they can).
+    Without ``prepared`` the size is the parameter's (``faceoff config check``)."""
+    if crop <= size:
+        return None
+    fix = f"lower {key}, or raise datasets.{dataset}.prepare.size to at least {crop}"
+    if prepared is None:
+        return f"{key} = {crop} is larger than datasets.{dataset}.prepare.size = {size}: {fix}"
+    return f"{key} = {crop} is larger than the frames in {prepared} ({size} px): {fix}, then prepare again"
+
+
+def _check_crop(
+    params: Params, crop: int, key: str, dataset: str, splits: Mapping[str, PreparedSplit]
+) -> None:
+    """Stop before training or scoring when the prepared frames are smaller than the crop."""
+    for item, split in splits.items():
+        problem = _crop_problem(crop, key, dataset, split.size, Layout.of(params).prepared(dataset, item))
+        if problem:
+            raise StepError(problem)
+
+
+def _require_weights(settings: Mapping[str, Any], who: str) -> None:
+    """Stop before any work when a network these settings load has no weights on this machine."""
+    from faceoff.faces import weights
+    from faceoff.faces.features import networks_needed
+
+    problems = [str(w.problem()) for w in weights.missing(networks_needed(settings))]
+    if problems:
+        raise StepError("\n  ".join([f"{who} needs weights that are not on this machine:", *problems]))
+
+
+def _model_file(path: Path, train_command: str) -> Path:
+    """``path`` when it holds a complete model file; else say how to make it. torch saves zip
+    archives with a CRC per entry, so a truncated or damaged file is found before unpickling."""
+    if not path.is_file():
+        raise StepError(f"{path}: trained model not found: run `{train_command}` first")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError) as exc:
+        damaged = str(exc)
+    if damaged is not None:
+        raise StepError(
+            f"{path}: not a complete model file ({damaged}): delete it and run `{train_command}` again"
+        )
+    return path
+
+
+def _read_output(path: Path, remake: str) -> Any:
+    """A JSON file a step wrote; missing or unreadable, say which command remakes it."""
+    if not path.is_file():
+        raise StepError(f"{path}: not found: run `{remake}` first")
+    try:
+        return read_json(path)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StepError(f"{path}: not valid JSON ({exc}): delete it and run `{remake}` again") from exc
 
 
 def _train_splits(params: Params, dataset: str, items: Sequence[str] | None) -> dict[str, Any]:
@@ -229,10 +310,11 @@ def evaluate(args: argparse.Namespace, params: Params) -> None:
         run = get_run(params, args.run)
         family, pair, dataset, settings = run.family, run.pair, run.dataset, run.settings
         out = Path(args.out or layout.evaluate(run.family, run.id))
-        model_path = layout.train(run.family, run.id) / "model.pt"
-        if not model_path.is_file():
-            raise StepError(f"{model_path}: trained model not found (run `faceoff train` first)")
-        model = load_translator(model_path, _device(params))
+        model_path = _model_file(
+            layout.train(run.family, run.id) / "model.pt", f"faceoff train --run {run.key}"
+        )
+        model = load_translator(model_path, _device(params), items=run.items)
+        crop_key = _crop_key(params, run)
     else:
         family, _, pair = args.copy.partition("/")
         fam = _family(params, family)
@@ -240,13 +322,15 @@ def evaluate(args: argparse.Namespace, params: Params) -> None:
             raise ConfigError(f"unknown family/pair {args.copy!r}")
         dataset, settings = fam["dataset"], fam["train"]
         out = Path(args.out or layout.copy_baseline(family, pair))
-        model = None
+        model, crop_key = None, f"families.{family}.train.crop_size"
     fam = _family(params, family)
     crop = int(settings.get("crop_size", fam["train"].get("crop_size", 256)))
     kind = get_model(str(settings.get("model", "cyclegan"))).evaluation
     a, b = split_pair(pair, params["datasets"][dataset]["items"])
     test_a, test_b = (load_split(layout.prepared(dataset, i), "test") for i in (a, b))
+    _check_crop(params, crop, crop_key, dataset, {a: test_a, b: test_b})
     options = fam.get("evaluate", {})
+    _require_weights(options, f"families.{family}.evaluate")
     common = {
         "out_dir": out,
         "embed": _embedder(options).embed,
@@ -281,7 +365,7 @@ def evaluate(args: argparse.Namespace, params: Params) -> None:
         "evaluated %s/%s: %s",
         family,
         pair,
-        json.dumps({k: metrics.get(k) for k in ("l1_gt", "identity_sim")}),
+        json.dumps({k: metrics[k] for k in ("l1_gt", "identity_sim", "identity_sim_source") if k in metrics}),
     )
 
 
@@ -304,20 +388,20 @@ def _classifier(params: Params, family: str) -> Callable[[np.ndarray, str], floa
         return None
     from faceoff.train.classifier import ExpressionClassifier
 
-    path = Layout.of(params).classifier(family) / "model.pt"
-    if not path.is_file():
-        raise StepError(
-            f"{path}: the {family} classifier is not trained (faceoff train --classifier {family})"
-        )
+    path = _model_file(
+        Layout.of(params).classifier(family) / "model.pt", f"faceoff train --classifier {family}"
+    )
     return ExpressionClassifier.from_file(path, _device(params)).target_share
 
 
-def _translator(model_path: Path, device: str) -> Callable[..., np.ndarray]:
+def _translator(params: Params, run: Any) -> Callable[..., np.ndarray]:
+    """The trained run's translator, on the CPU (figures translate a few frames)."""
     from faceoff.train import load_translator
 
-    if not model_path.is_file():
-        raise StepError(f"{model_path}: trained model not found (run `faceoff train` first)")
-    return load_translator(model_path, device=device).translate
+    path = _model_file(
+        Layout.of(params).train(run.family, run.id) / "model.pt", f"faceoff train --run {run.key}"
+    )
+    return load_translator(path, device="cpu", items=run.items).translate
 
 
 def _family_rows(params: Params, family: str) -> tuple[dict[str, Path], dict[str, dict[str, Any]]]:
@@ -328,10 +412,12 @@ def _family_rows(params: Params, family: str) -> tuple[dict[str, Path], dict[str
     metrics, extra = {}, {}
     for run in runs:
         metrics[run.id] = layout.evaluate(family, run.id) / "metrics.json"
-        info = read_json(layout.train(family, run.id) / "train.json")
+        info = _read_output(layout.train(family, run.id) / "train.json", f"faceoff train --run {run.key}")
+        _read_output(metrics[run.id], f"faceoff evaluate --run {run.key}")
         extra[run.id] = {**info, "pair": run.pair, "variant": run.variant, "seed": run.seed}
     for pair in sorted({r.pair for r in runs}):
         metrics[f"{pair}-copy"] = layout.copy_baseline(family, pair) / "metrics.json"
+        _read_output(metrics[f"{pair}-copy"], f"faceoff evaluate --copy {family}/{pair}")
         extra[f"{pair}-copy"] = {"pair": pair, "variant": "copy input"}
     return metrics, extra
 
@@ -390,6 +476,9 @@ def figure(args: argparse.Namespace, params: Params) -> None:
     kinds = {r.id: get_model(r.settings.get("model", "cyclegan")).evaluation for r in runs}
     with atomic_dir(layout.figures(args.family)) as folder:
         csvs = {r.id: layout.train(r.family, r.id) / "losses.csv" for r in curves}
+        for r in curves:
+            if not csvs[r.id].is_file():
+                raise StepError(f"{csvs[r.id]}: not found: run `faceoff train --run {r.key}` first")
         loss_curves(csvs, folder / "losses.png", columns=_curve_columns(csvs))
         for pair in pairs:
             pair_runs = [r for r in runs if r.pair == pair and r.variant in shown]
@@ -404,10 +493,7 @@ def figure(args: argparse.Namespace, params: Params) -> None:
                 target = translators[0].items[1]
                 outputs = {"ground truth": test_a.gt[target][picks]} if target in test_a.gt else {}
                 outputs |= {
-                    r.variant: _translator(layout.train(r.family, r.id) / "model.pt", "cpu")(
-                        "AB", frames, test_a.masks[picks]
-                    )
-                    for r in translators
+                    r.variant: _translator(params, r)("AB", frames, test_a.masks[picks]) for r in translators
                 }
                 comparison_figure([(pair, frames, outputs)], folder / f"comparison-{pair}.png")
             reenactors = [r for r in pair_runs if kinds[r.id] == "reenact"]
@@ -441,7 +527,9 @@ def _reenact_figures(params: Params, pair: str, runs: Sequence[Any], folder: Pat
     lm_s, lm_t = test.landmarks[sources], test.landmarks[targets]
     outputs = {}
     for r in runs:
-        model = load_translator(layout.train(r.family, r.id) / "model.pt", "cpu")
+        model = load_translator(
+            _model_file(layout.train(r.family, r.id) / "model.pt", f"faceoff train --run {r.key}"), "cpu"
+        )
         outputs[r.variant] = model.reenact(test.frames[sources], lm_t)
         reenactment_grid(
             test.frames[sources],
@@ -461,14 +549,17 @@ def _reenact_figures(params: Params, pair: str, runs: Sequence[Any], folder: Pat
 def report(args: argparse.Namespace, params: Params) -> None:
     """The HTML report of every family."""
     from faceoff.report import write_report
+    from faceoff.train import get_model
 
     layout = Layout.of(params)
     sections = []
     for family in active_families(params):
         runs = resolve_runs(params, family)
+        fam_train = params["families"][family]["train"]  # its model's evaluation kind: the glossary
         sections.append(
             {
                 "family": family,
+                "evaluation": get_model(str(fam_train.get("model", "cyclegan"))).evaluation,
                 "table": layout.tables(family)[1],
                 "extra_tables": sorted(layout.table_folder(family).glob("*.csv")),
                 "figures": sorted(layout.figures(family).glob("*.png")),
@@ -489,30 +580,59 @@ def report(args: argparse.Namespace, params: Params) -> None:
 
 
 def show_config(args: argparse.Namespace, params: Params) -> None:
-    """Print the merged parameters or the resolved runs, or check that the datasets exist and
-    that every run's training settings are valid (before a cluster run, not in its jobs)."""
-    from faceoff.datasets.check import missing_sources
-
+    """Print the merged parameters or the resolved runs, or check (before a cluster run, not in
+    its jobs) that the datasets exist, every run's training settings are valid, its crops fit in
+    the prepared frames and every network it loads has its weights on this machine."""
     if args.what == "show":
         print(yaml.safe_dump(dict(params), sort_keys=False), end="")
     elif args.what == "runs":
         for run in resolve_runs(params):
             print(run.key)
     else:
-        from faceoff.train import SettingsError, settings_from_dict
-
-        problems = [f"raw data missing: {m}" for m in missing_sources(params)]
-        for run in resolve_runs(params):
-            try:
-                settings_from_dict(run.settings)
-            except SettingsError as exc:
-                problems.append(f"run {run.key}: {exc}")
-        for family, fam in params["families"].items():
-            if "classifier" in fam:
-                try:
-                    settings_from_dict(fam["classifier"])
-                except SettingsError as exc:
-                    problems.append(f"families.{family}.classifier: {exc}")
+        problems = config_problems(params)
         if problems:
             raise StepError("\n  ".join(["the parameters cannot run:", *problems]))
-        print("all datasets present, every run's training settings valid")
+        print("all datasets present, every run's training settings valid, crops fit, weights present")
+
+
+def config_problems(params: Params) -> list[str]:
+    """Everything that would stop a run of ``params`` on this machine, one message each."""
+    from faceoff.datasets.check import missing_sources
+    from faceoff.faces import weights
+    from faceoff.faces.features import networks_needed
+    from faceoff.train import SettingsError, settings_from_dict
+
+    problems = [f"raw data missing: {m}" for m in missing_sources(params)]
+    needs: dict[str, list[str]] = {}  # network -> who loads it
+    sized: list[tuple[str, int, str, str]] = []  # (who, crop, crop key, dataset)
+    for run in resolve_runs(params):
+        try:
+            settings = settings_from_dict(run.settings)
+        except SettingsError as exc:
+            problems.append(f"run {run.key}: {exc}")
+            continue
+        sized.append((f"run {run.key}", settings.crop_size, _crop_key(params, run), run.dataset))
+        for net in networks_needed(run.settings):
+            needs.setdefault(net, []).append(f"run {run.key}")
+    for family, fam in active_families(params).items():
+        if "classifier" in fam:
+            key = f"families.{family}.classifier"
+            try:
+                settings = settings_from_dict(fam["classifier"])
+            except SettingsError as exc:
+                problems.append(f"{key}: {exc}")
+            else:
+                sized.append((key, settings.crop_size, f"{key}.crop_size", fam["dataset"]))
+        for net in networks_needed(fam.get("evaluate", {})):
+            needs.setdefault(net, []).append(f"families.{family}.evaluate.identity_net")
+    for dataset in sorted({fam["dataset"] for fam in active_families(params).values()}):
+        for key, net in weights.prepare_networks(params["datasets"][dataset].get("prepare", {})).items():
+            needs.setdefault(net, []).append(f"datasets.{dataset}.prepare.{key}")
+    for who, crop, key, dataset in sized:
+        size = params["datasets"][dataset].get("prepare", {}).get("size")
+        problem = None if size is None else _crop_problem(crop, key, dataset, int(size))
+        if problem:
+            problems.append(f"{who}: {problem}")
+    for missing in weights.missing(needs):
+        problems.append(f"{missing.problem()}\n    needed by: {', '.join(needs[missing.network])}")
+    return problems

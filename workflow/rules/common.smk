@@ -17,6 +17,7 @@ from faceoff.config import (
     resolve_runs,
     split_pair,
 )
+from faceoff.config import provenance
 from faceoff.config.load import read_yaml, validate
 from faceoff.config.resources import train_mem_mb, train_runtime_minutes
 from faceoff.datasets.check import item_inputs, missing_sources
@@ -62,6 +63,29 @@ def prepared_dir(dataset, item):
 # Rules run the package from this checkout, so a cluster or conda environment needs only the
 # dependencies (envs/faceoff.yaml), not an installed faceoff.
 FACEOFF = f"PYTHONPATH={os.path.relpath(workflow.basedir)}/src${{PYTHONPATH:+:$PYTHONPATH}} python -m faceoff {CFG}"
+
+
+# Rerun triggers: every rule's `settings` and `code` params hash what its job reads
+# (faceoff.config.provenance, which dvc.yaml mirrors), so Snakemake's params trigger reruns a job
+# exactly when one of its parameter blocks or the package code it runs changed.
+
+
+def settings_of(step, **job):
+    """Params function: the digest of the parameter blocks one job of `step` reads."""
+
+    def digest(wildcards):
+        wc = dict(wildcards.items())
+        found = {key: wc[key] for key in ("dataset", "family") if key in wc}
+        if "run" in wc:
+            found["variant"] = run_of(wildcards).variant
+        return provenance.params_digest(config, step, **job, **found)
+
+    return digest
+
+
+def code_of(step):
+    """The digest of the package files `step` runs."""
+    return provenance.code_digest(step)
 
 
 # Input functions of the rules (kept here so rule files hold only rules).

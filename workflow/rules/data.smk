@@ -15,6 +15,8 @@ for _name, _ds in config["datasets"].items():
         params:
             faceoff=FACEOFF,
             dataset=_name,
+            settings=settings_of("synth", dataset=_name),
+            code=code_of("synth"),
         conda:
             ENV
         shell:
@@ -35,6 +37,8 @@ rule prepare:
         runtime=60,
     params:
         faceoff=FACEOFF,
+        settings=settings_of("prepare"),
+        code=code_of("prepare"),
     conda:
         ENV
     shell:

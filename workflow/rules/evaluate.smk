@@ -17,6 +17,8 @@ rule evaluate:
         runtime=30,
     params:
         faceoff=FACEOFF,
+        settings=settings_of("evaluate"),
+        code=code_of("evaluate"),
     conda:
         ENV
     shell:
@@ -40,6 +42,8 @@ rule evaluate_copy:
         runtime=30,
     params:
         faceoff=FACEOFF,
+        settings=settings_of("evaluate_copy"),
+        code=code_of("evaluate_copy"),
     conda:
         ENV
     shell:
@@ -59,8 +63,8 @@ rule table:
         f"{LOGS}/table/{{family}}.log",
     params:
         faceoff=FACEOFF,
-        # Editing a sweep table's variants rebuilds the tables (params are rerun triggers).
-        views=lambda wc: config["families"][wc.family].get("tables", {}),
+        settings=settings_of("table"),
+        code=code_of("table"),
     conda:
         ENV
     shell:
@@ -76,7 +80,8 @@ rule figure:
         f"{LOGS}/figure/{{family}}.log",
     params:
         faceoff=FACEOFF,
-        curves=lambda wc: config["families"][wc.family].get("loss_figure", []),
+        settings=settings_of("figure"),
+        code=code_of("figure"),
     conda:
         ENV
     shell:

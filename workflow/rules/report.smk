@@ -16,6 +16,8 @@ rule report:
         f"{LOGS}/report.log",
     params:
         faceoff=FACEOFF,
+        settings=settings_of("report"),
+        code=code_of("report"),
     conda:
         ENV
     shell:

@@ -13,8 +13,8 @@ rule train:
         f"{LOGS}/train/{{family}}/{{run}}.log",
     params:
         faceoff=FACEOFF,
-        # A run's identity is its resolved settings: editing one variant reruns only its runs.
-        settings=lambda wc: run_of(wc).settings_hash,
+        settings=settings_of("train"),
+        code=code_of("train"),
     threads: 1
     resources:
         mem_mb=train_mem,
@@ -39,7 +39,8 @@ rule train_classifier:
         f"{LOGS}/train/{{family}}/classifier.log",
     params:
         faceoff=FACEOFF,
-        settings=lambda wc: config["families"][wc.family]["classifier"],
+        settings=settings_of("train_classifier"),
+        code=code_of("train_classifier"),
     threads: 1
     resources:
         mem_mb=4000,

@@ -16,8 +16,10 @@ from typing import Any
 import jsonschema
 import yaml
 
+from faceoff.errors import FaceoffError
 
-class ConfigError(ValueError):
+
+class ConfigError(FaceoffError, ValueError):
     """Invalid parameters; the message names the key and the file."""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -20,7 +21,7 @@ SHARED_TRAIN_KEYS = (
     "log_every",
     "checkpoint_every",
     "sample_every",
-    "amp",
+    "precision",
     "channels_last",
     "batch_passes",
     "data_on_device",
@@ -117,8 +118,12 @@ def get_run(params: Mapping[str, Any], key: str) -> Run:
     for run in resolve_runs(params):
         if run.key == key:
             return run
-    known = ", ".join(r.key for r in resolve_runs(params)) or "none"
-    raise ConfigError(f"unknown run {key!r}; the parameters define: {known}")
+    known = [r.key for r in resolve_runs(params)]
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise ConfigError(
+        f"unknown run {key!r}: {hint}`faceoff config runs` lists the {len(known)} runs of these parameters"
+    )
 
 
 def groundtruth_pairs(params: Mapping[str, Any], dataset: str) -> list[tuple[str, str]]:

@@ -49,6 +49,24 @@ def read_splits(source: Path) -> dict[str, str]:
     return of
 
 
+def missing_split_videos(source: Path) -> list[tuple[Path, str]]:
+    """(split file, what is missing) for every split entry without its video, in each quality present.
+
+    Prepare would otherwise fail on the first such id of an item list, or a test split would
+    silently shrink.
+    """
+    source = Path(source)
+    present = {q: {p.stem for p in videos_dir(source, q).glob("*.mp4")} for q in QUALITIES}
+    present = {q: ids for q, ids in present.items() if ids}
+    out = []
+    for name in SPLIT_NAMES:
+        path = source / "splits" / f"{name}.json"
+        named = sorted({v for pair in json.loads(path.read_text()) for v in pair})
+        for q, ids in present.items():
+            out += [(path, f"video {v}: {video_path(source, v, q)} not found") for v in named if v not in ids]
+    return out
+
+
 def quality(settings: Mapping[str, Any] | None) -> str:
     return (settings or {}).get("quality", DEFAULT_QUALITY)
 
@@ -106,6 +124,6 @@ register(
         missing=missing,
         validate=validate,
         groundtruth=groundtruth,
-        readers={"video_path": video_path, "read_splits": read_splits},
+        readers={"video_path": video_path, "read_splits": read_splits, "references": missing_split_videos},
     )
 )

@@ -1,7 +1,10 @@
-"""Bring a real dataset in: copy or safely extract it, check its layout, register it with DVC.
+"""Bring a real dataset in: copy or safely extract it, check its layout, read every file, register it.
 
-The data lands in ``dest`` only once its layout validates, so a wrong archive never leaves a
-half-usable folder where the pipeline looks for data.
+The data lands in ``dest`` only once its layout validates and every file reads (images decode,
+videos decode to their end, annotations parse, splits name videos that exist), so a wrong
+archive or a broken download never leaves a half-usable folder where the pipeline looks for
+data, and nothing unreadable is first met by prepare inside a cluster job. Registration is
+``dvc add`` plus ``git add`` of the ``.dvc`` file and DVC's ``.gitignore``, ready to commit.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from faceoff.datasets.archive import is_archive, safe_extract
+from faceoff.datasets.check import ContentError, check_contents
 from faceoff.datasets.registry import DatasetError, get_kind
 
 log = logging.getLogger(__name__)
@@ -28,8 +32,10 @@ def ingest(
 ) -> dict[str, Any]:
     """Put the dataset at ``path`` (folder or zip/tar archive) into ``dest`` and ``dvc add`` it.
 
-    ``path == dest`` validates and registers a folder already in place. An existing, different
-    ``dest`` is refused rather than overwritten. Returns a report: layout summary, files, DVC.
+    ``path == dest`` checks and registers a folder already in place. An existing, different
+    ``dest`` is refused rather than overwritten. Any unreadable file raises :class:`ContentError`
+    (naming each file and its problem) before anything is moved or registered. Returns a
+    report: layout summary, files read per type, DVC registration.
     """
     checker = get_kind(kind)
     path, dest = Path(path), Path(dest)
@@ -41,6 +47,7 @@ def ingest(
     report: dict[str, Any] = {"kind": kind, "from": str(path), "dest": str(dest), "archive": is_archive(path)}
     if in_place:
         report["layout"] = checker.validate(dest)
+        report["content"] = _check(kind, dest, str(path))
     else:
         if not (path.is_dir() or report["archive"]):
             raise DatasetError(f"{path}: neither a folder nor a .zip/.tar/.tar.gz archive")
@@ -53,13 +60,26 @@ def ingest(
             else:
                 shutil.copytree(path, unpacked)
             root, report["layout"] = _dataset_root(checker.validate, unpacked, path)
+            origin = str(path) if root == unpacked else f"{path} (inside {root.name}/)"
+            report["content"] = _check(kind, root, origin)
             os.replace(root, dest)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     report["files"] = sum(1 for p in dest.rglob("*") if p.is_file())
     report["dvc"] = dvc_add(dest) if dvc else {"added": False, "reason": "DVC registration switched off"}
-    log.info("ingested %s dataset into %s (%s)", kind, dest, report["dvc"].get("reason") or "dvc add done")
+    staged = " ".join(report["dvc"].get("staged", []))
+    registered = report["dvc"].get("reason") or ("dvc add done" + (f"; commit {staged}" if staged else ""))
+    log.info("ingested %s dataset into %s (%s)", kind, dest, registered)
     return report
+
+
+def _check(kind: str, root: Path, origin: str) -> dict[str, Any]:
+    """Read every file; any problem stops the ingest with the full list."""
+    content = check_contents(kind, root)
+    if content.problems:
+        raise ContentError(content.message(origin), content)
+    log.info("%s: every file reads (%s)", origin, content.summary())
+    return content.summary()
 
 
 def _dataset_root(
@@ -87,7 +107,10 @@ def dvc_root(path: Path) -> Path | None:
 
 
 def dvc_add(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """``dvc add <path>`` run in its repository; without one, say so instead of failing."""
+    """``dvc add <path>`` run in its repository, then ``git add`` of what DVC wrote for git.
+
+    Without a DVC repository or the dvc command, say so instead of failing.
+    """
     path = Path(path)
     root = dvc_root(path)
     if root is None:
@@ -107,4 +130,22 @@ def dvc_add(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise DatasetError(
             f"`dvc add {relative}` failed in {root}: {result.stderr.strip() or result.stdout.strip()}"
         )
-    return {"added": True, "repo": str(root), "dvc_file": str(root / f"{relative}.dvc")}
+    for_git = [f"{relative}.dvc", (relative.parent / ".gitignore").as_posix()]
+    staged = _git_add(root, [name for name in for_git if (root / name).is_file()])
+    return {"added": True, "repo": str(root), "dvc_file": str(root / f"{relative}.dvc"), "staged": staged}
+
+
+def _git_add(root: Path, names: list[str]) -> list[str]:
+    """Stage ``names`` when ``root`` is in a git work tree (DVC may run without git); the staged names."""
+    git = shutil.which("git")
+    if git is None or not names:
+        return []
+    inside = subprocess.run(
+        [git, "rev-parse", "--is-inside-work-tree"], cwd=root, capture_output=True, text=True, check=False
+    )
+    if inside.returncode != 0:
+        return []
+    result = subprocess.run([git, "add", "--", *names], cwd=root, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise DatasetError(f"`git add {' '.join(names)}` failed in {root}: {result.stderr.strip()}")
+    return names

@@ -50,8 +50,13 @@ def find_person_sources(source_dir: str | os.PathLike[str], items: Iterable[str]
 
 
 def frame_files(folder: Path) -> list[Path]:
-    """The image files of a frames folder in natural name order (frame_2 before frame_10)."""
-    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS]
+    """The image files of a frames folder in natural name order (frame_2 before frame_10).
+
+    Hidden files (macOS ``._frame_1.png`` forks) are not frames, as for ingest's content check.
+    """
+    files = [
+        p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    ]
     if not files:
         raise SourceError(f"{folder}: frames folder holds no {'/'.join(IMAGE_EXTENSIONS)} images")
     return sorted(files, key=_natural_key)

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from faceoff.errors import FaceoffError
+
 _MODULES = ("person_videos", "jaffe", "vw300", "portraits", "ffpp")
 _KINDS: dict[str, DatasetKind] = {}
 
 
-class DatasetError(FileNotFoundError):
+class DatasetError(FaceoffError, FileNotFoundError):
     """Raw data that is missing, malformed or unusable; the message names the path."""
 
 

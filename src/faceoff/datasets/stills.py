@@ -26,7 +26,7 @@ def read_still(path: str | os.PathLike[str], mode: str = "RGB") -> np.ndarray:
         with Image.open(path) as image:
             image.load()  # a truncated file fails here, not later in the middle of a batch
             return np.asarray(image.convert(mode))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise DatasetError(f"{path}: not a readable image ({exc})") from exc
 
 

@@ -79,6 +79,8 @@ def read_pts(path: Path) -> np.ndarray:
         raise PtsError(f"{path}: a point is not two numbers ({exc})") from exc
     if points.shape != (N_POINTS, 2):
         raise PtsError(f"{path}: a point line does not hold exactly x and y")
+    if not np.isfinite(points).all():
+        raise PtsError(f"{path}: a point is not a finite number (nan or inf)")
     return points - 1.0
 
 

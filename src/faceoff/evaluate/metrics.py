@@ -6,6 +6,10 @@ value per image, so callers can average, plot or test them per frame. They run i
 
 PSNR of identical images is capped at :data:`PSNR_CAP` dB instead of +inf: means over frames
 stay finite and ``metrics.json`` stays valid JSON.
+
+Pixel metrics take an optional ``valid`` (N, H, W) mask, the prepared data's ``valid`` array:
+crop pixels from outside the source frame (black fill) are left out, so neither the fill nor
+whatever a model paints there moves a score. An image with no valid pixel scores NaN.
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from pytorch_msssim import ssim as _ssim
+from pytorch_msssim.ssim import _fspecial_gauss_1d, gaussian_filter
 
 PSNR_CAP = 100.0
 LEFT_EYE_OUTER, RIGHT_EYE_OUTER = 36, 45
 _CHUNK = 32
+SSIM_WINDOW, SSIM_SIGMA = 11, 1.5  # pytorch_msssim's defaults
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -30,33 +37,78 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
 
 
 def _per_image(
-    fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: np.ndarray, y: np.ndarray
+    fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor],
+    x: np.ndarray,
+    y: np.ndarray,
+    valid: np.ndarray | None = None,
 ) -> np.ndarray:
+    """``fn(a, b, v)`` over chunks; ``v`` is the chunk's (B, 1, H, W) valid mask, None where all valid."""
     if x.shape != y.shape:
         raise ValueError(f"image batches differ in shape: {x.shape} vs {y.shape}")
+    if valid is not None and np.shape(valid) != x.shape[:3]:
+        raise ValueError(f"valid mask shape {np.shape(valid)} does not match images {x.shape}")
     out = []
     with torch.no_grad():
         for start in range(0, x.shape[0], _CHUNK):
-            out.append(fn(to_tensor(x[start : start + _CHUNK]), to_tensor(y[start : start + _CHUNK])))
+            window = slice(start, start + _CHUNK)
+            v = None if valid is None else np.asarray(valid[window])
+            mask = None if v is None or v.all() else torch.from_numpy(v > 0).unsqueeze(1).float()
+            out.append(fn(to_tensor(x[window]), to_tensor(y[window]), mask))
     return torch.cat(out).double().numpy() if out else np.empty(0)
 
 
-def l1(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Mean absolute difference per image on [0, 1]."""
-    return _per_image(lambda a, b: (a - b).abs().flatten(1).mean(1), x, y)
+def _mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Per-image mean of (B, C, H, W) values over the pixels ``mask`` (B, 1, H, W) keeps (all: None)."""
+    if mask is None:
+        return values.flatten(1).mean(1)
+    return (values * mask).flatten(1).sum(1) / (mask.flatten(1).sum(1) * values.shape[1])
 
 
-def psnr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Peak signal-to-noise ratio per image in dB (peak 1), capped at :data:`PSNR_CAP`."""
+def l1(x: np.ndarray, y: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Mean absolute difference per image on [0, 1] over the ``valid`` pixels."""
+    return _per_image(lambda a, b, v: _mean((a - b).abs(), v), x, y, valid)
+
+
+def psnr(x: np.ndarray, y: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Peak signal-to-noise ratio per image in dB (peak 1) over the ``valid`` pixels, capped at
+    :data:`PSNR_CAP`."""
     floor = 10.0 ** (-PSNR_CAP / 10.0)
     return _per_image(
-        lambda a, b: -10.0 * torch.log10((a - b).square().flatten(1).mean(1).clamp_min(floor)), x, y
+        lambda a, b, v: -10.0 * torch.log10(_mean((a - b).square(), v).clamp_min(floor)), x, y, valid
     )
 
 
-def ssim(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Structural similarity per image (11-px Gaussian window, data range 1)."""
-    return _per_image(lambda a, b: _ssim(a, b, data_range=1.0, size_average=False), x, y)
+def ssim(x: np.ndarray, y: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Structural similarity per image (11-px Gaussian window, data range 1).
+
+    With invalid pixels, the mean of the SSIM map over the windows that hold no invalid pixel:
+    a window touching the fill would score the fill's structure.
+    """
+    return _per_image(
+        lambda a, b, v: (
+            _ssim(a, b, data_range=1.0, size_average=False) if v is None else _masked_ssim(a, b, v)
+        ),
+        x,
+        y,
+        valid,
+    )
+
+
+def _masked_ssim(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """pytorch_msssim's SSIM map (valid convolution, K = 0.01, 0.03), averaged over fully valid windows."""
+    win = _fspecial_gauss_1d(SSIM_WINDOW, SSIM_SIGMA).repeat(a.shape[1], 1, 1, 1)
+    c1, c2 = 0.01**2, 0.03**2
+    mu_a, mu_b = gaussian_filter(a, win), gaussian_filter(b, win)
+    var_a = gaussian_filter(a * a, win) - mu_a.square()
+    var_b = gaussian_filter(b * b, win) - mu_b.square()
+    cov = gaussian_filter(a * b, win) - mu_a * mu_b
+    ssim_map = ((2 * mu_a * mu_b + c1) / (mu_a.square() + mu_b.square() + c1)) * (
+        (2 * cov + c2) / (var_a + var_b + c2)
+    )
+    # gaussian_filter skips a side shorter than the window; the erosion does the same.
+    kernel = tuple(SSIM_WINDOW if side >= SSIM_WINDOW else 1 for side in a.shape[2:])
+    whole = -F.max_pool2d(-mask, kernel, stride=1)  # 1 where the window holds only valid pixels
+    return _mean(ssim_map, whole)
 
 
 def cosine_to_reference(
@@ -101,38 +153,53 @@ def landmark_nme(found: Sequence[np.ndarray | None], reference: np.ndarray) -> n
     return out
 
 
-def _mean_step(frames: np.ndarray) -> float:
-    """Mean absolute difference between consecutive frames, on [0, 1]."""
+def _mean_step(frames: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """Mean absolute difference between consecutive frames, on [0, 1], over pixels valid in both."""
     total, count = 0.0, 0
     for start in range(0, frames.shape[0] - 1, _CHUNK):
-        chunk = np.asarray(frames[start : start + _CHUNK + 1], dtype=np.int16)
-        steps = np.abs(np.diff(chunk, axis=0))
-        total += float(steps.sum(dtype=np.int64))
-        count += steps.size
+        window = slice(start, start + _CHUNK + 1)
+        steps = np.abs(np.diff(np.asarray(frames[window], dtype=np.int16), axis=0))
+        if valid is None:
+            total += float(steps.sum(dtype=np.int64))
+            count += steps.size
+        else:
+            v = np.asarray(valid[window]) > 0
+            both = (v[:-1] & v[1:])[..., None]
+            total += float((steps * both).sum(dtype=np.int64))
+            count += int(both.sum()) * steps.shape[-1]
     return total / count / 255.0 if count else float("nan")
 
 
-def flicker(outputs: np.ndarray, inputs: np.ndarray) -> float:
-    """Frame-to-frame change of the outputs relative to the inputs' (1 = as steady as the input).
+def flicker(outputs: np.ndarray, inputs: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """Frame-to-frame change of the outputs relative to the inputs' (1 = as steady as the input),
+    over the pixels ``valid`` in both frames of a step.
 
     A static input with a static output counts as 1; a static input with a changing output as inf.
     """
-    out_step, in_step = _mean_step(outputs), _mean_step(inputs)
+    out_step, in_step = _mean_step(outputs, valid), _mean_step(inputs, valid)
     if in_step == 0:
         return 1.0 if out_step == 0 else float("inf")
     return out_step / in_step
 
 
-def _mean_pairwise_l1(images: np.ndarray) -> float:
-    flat = to_tensor(images).flatten(1).double()
-    n = flat.shape[0]
+def _mean_pairwise_l1(images: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """Mean L1 over all pairs of images; with ``valid``, each pair over the pixels valid in both."""
+    n = len(images)
     if n < 2:
         return float("nan")
-    distances = torch.cdist(flat, flat, p=1) / flat.shape[1]
-    return float(distances.sum() / (n * (n - 1)))
+    if valid is None or np.all(valid):
+        flat = to_tensor(images).flatten(1).double()
+        return float((torch.cdist(flat, flat, p=1) / flat.shape[1]).sum() / (n * (n - 1)))
+    x = to_tensor(images).double()
+    v = torch.from_numpy(np.asarray(valid) > 0).unsqueeze(1).double()
+    pairs = [_mean((x[i] - x[i + 1 :]).abs(), v[i] * v[i + 1 :]) for i in range(n - 1)]
+    distances = torch.cat(pairs)
+    return float(distances[distances.isfinite()].mean())
 
 
-def collapse(outputs: np.ndarray, inputs: np.ndarray, max_items: int = 32) -> float:
+def collapse(
+    outputs: np.ndarray, inputs: np.ndarray, max_items: int = 32, valid: np.ndarray | None = None
+) -> float:
     """Diversity of the outputs relative to the inputs' (0 = every input maps to one image).
 
     Compares up to ``max_items`` evenly spaced frames: neighbouring video frames are near
@@ -141,13 +208,17 @@ def collapse(outputs: np.ndarray, inputs: np.ndarray, max_items: int = 32) -> fl
     if outputs.shape != inputs.shape:
         raise ValueError(f"outputs {outputs.shape} and inputs {inputs.shape} differ in shape")
     picks = np.unique(np.linspace(0, outputs.shape[0] - 1, num=min(max_items, outputs.shape[0])).astype(int))
-    spread_in = _mean_pairwise_l1(inputs[picks])
-    spread_out = _mean_pairwise_l1(outputs[picks])
+    kept = None if valid is None else np.asarray(valid[picks])
+    spread_in = _mean_pairwise_l1(inputs[picks], kept)
+    spread_out = _mean_pairwise_l1(outputs[picks], kept)
     return spread_out / spread_in if spread_in > 0 else float("nan")
 
 
-def background_l1(outputs: np.ndarray, inputs: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Mean absolute change outside the face mask per image, on [0, 1] (NaN where the mask is full).
+def background_l1(
+    outputs: np.ndarray, inputs: np.ndarray, masks: np.ndarray, valid: np.ndarray | None = None
+) -> np.ndarray:
+    """Mean absolute change outside the face mask per image, on [0, 1], over the ``valid`` pixels
+    (NaN where none is left).
 
     A face translation should leave the background alone; the swap study saw it leak.
     """
@@ -155,7 +226,10 @@ def background_l1(outputs: np.ndarray, inputs: np.ndarray, masks: np.ndarray) ->
         raise ValueError(
             f"shapes differ: outputs {outputs.shape}, inputs {inputs.shape}, masks {masks.shape}"
         )
-    outside = (np.asarray(masks) == 0)[..., None]
+    outside = np.asarray(masks) == 0
+    if valid is not None:
+        outside &= np.asarray(valid) > 0
+    outside = outside[..., None]
     diff = np.abs(np.asarray(outputs, np.int16) - np.asarray(inputs, np.int16)) * outside
     area = outside.reshape(len(outside), -1).sum(1) * 3
     with np.errstate(invalid="ignore", divide="ignore"):

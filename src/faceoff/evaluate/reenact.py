@@ -12,7 +12,9 @@ For each of a pair of test videos ``(a, b)``, its first frame is the source and 
 
 Identity similarities are cosines centred on the mean of the pair's two persons, as in
 :func:`faceoff.evaluate.run.evaluate_pair`; with two persons the similarity to the other (the
-driver) is exactly the negative, so it is not reported separately.
+driver) is exactly the negative, so it is not reported separately. A metric that means what
+a translation metric means has its name and definition (``ssim_input``, ``identity_sim_source``);
+one that means something else has its own (:data:`METRICS`, the ``reenact`` glossary).
 
 The copy-input baseline (``reenact=None``: output = source frame) runs through the same code.
 Landmarks of another video are used in their own crop coordinates: 300VW crops are centred on
@@ -30,6 +32,8 @@ import numpy as np
 
 from faceoff.datasets.prepared import PreparedSplit
 from faceoff.evaluate import metrics as m
+from faceoff.evaluate.glossary import Glossary, register_glossary
+from faceoff.evaluate.run import METRICS as TRANSLATE_METRICS
 from faceoff.evaluate.run import Embed, Landmarks, center_crop, head
 from faceoff.faces.heatmaps import heatmap_image
 from faceoff.io.atomic import write_json
@@ -39,29 +43,39 @@ from faceoff.plots.video import side_by_side_video
 Reenact = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 METRICS = {
-    "l1_gt": "self-reenactment: mean absolute error to the real target frame, [0, 1] scale (lower is better)",
-    "ssim_gt": "self-reenactment: SSIM to the real target frame (higher is better)",
-    "landmark_nme": "self-reenactment: landmarks found on the output vs the target's / inter-ocular distance "
-    "(lower = follows the conditioning)",
-    "landmark_shift": "self-reenactment: landmarks found on the output vs those found on the source frame / "
-    "inter-ocular distance (0 = the face did not move, as when copying the input)",
-    "target_shift": "self-reenactment: the target's landmarks vs the source's / inter-ocular distance (the "
-    "movement a perfect output shows; the same for every run)",
-    "identity_sim": "self-reenactment: cosine of the output's descriptor to the source person's mean "
-    "descriptor, both centred on the pair's mean (higher = keeps the identity)",
-    "identity_cos": "self-reenactment: raw cosine of the output's descriptor to the source person's mean",
-    "input_ssim": "self-reenactment: SSIM of the output to its input (source) frame",
-    "collapse": "self-reenactment: SSIM(output, source) - SSIM(target, source) (> 0: closer to the input "
-    "than the real target is, the identity-mapping collapse; 0 for a perfect output)",
-    "face_found": "self-reenactment: share of outputs on which a face and its landmarks were found",
-    "cross_landmark_nme": "cross-reenactment: landmarks found on the output vs the driving landmarks / "
-    "inter-ocular distance",
-    "cross_landmark_shift": "cross-reenactment: landmarks found on the output vs on the source frame / "
-    "inter-ocular distance (0 = no movement)",
-    "cross_identity_sim": "cross-reenactment: centred cosine to the source person (higher = keeps the "
-    "identity)",
-    "cross_face_found": "cross-reenactment: share of outputs on which a face was found",
+    "l1_gt": TRANSLATE_METRICS["l1_gt"],
+    "ssim_gt": TRANSLATE_METRICS["ssim_gt"],
+    "driving_nme": "landmarks found on the output vs the driving (target) landmarks / inter-ocular "
+    "distance (lower = follows the conditioning)",
+    "landmark_shift": "landmarks found on the output vs those found on the source frame / inter-ocular "
+    "distance (0 = the face did not move, as when copying the input)",
+    "target_shift": "the target's landmarks vs the source's / inter-ocular distance (the movement a "
+    "perfect output shows; the same for every run)",
+    "identity_sim_source": TRANSLATE_METRICS["identity_sim_source"],
+    "identity_cos_source": "raw cosine of the output's identity descriptor to the source person's mean "
+    "(near 1 for any face)",
+    "ssim_input": TRANSLATE_METRICS["ssim_input"],
+    "ssim_input_excess": "SSIM(output, source) - SSIM(real target, source): how much closer to its input "
+    "the output is than the real target (> 0: the identity-mapping collapse the study saw; 0 for a "
+    "perfect output)",
+    "face_found": TRANSLATE_METRICS["face_found"],
+    "cross_driving_nme": "cross-reenactment: driving_nme with the other video's landmarks driving",
+    "cross_landmark_shift": "cross-reenactment: landmark_shift with the other video's landmarks driving",
+    "cross_identity_sim_source": "cross-reenactment: identity_sim_source with the other video's landmarks "
+    "driving",
+    "cross_face_found": "cross-reenactment: face_found with the other video's landmarks driving",
 }
+GLOSSARY = register_glossary(
+    Glossary(
+        "reenact",
+        "The first frame of each of the pair's two test videos is the source. Self-reenactment drives "
+        "it with its own video's landmarks: the real frame is the ground truth and the target; values "
+        "are means over frames, then over the two videos. Cross-reenactment (cross_*) drives it with "
+        "the other video's landmarks: no ground truth exists. Identity descriptors come from the "
+        "family's evaluate.identity_net.",
+        METRICS,
+    )
+)
 BATCH = 16
 N_SAMPLES = 3
 
@@ -95,11 +109,11 @@ def _score(
         np.full((68, 2), np.nan) if source_found is None else source_found, (len(outputs), 68, 2)
     )
     return {
-        "landmark_nme": m.finite_mean(m.landmark_nme(found, driving)),
+        "driving_nme": m.finite_mean(m.landmark_nme(found, driving)),
         "landmark_shift": m.finite_mean(m.landmark_nme(found, shift_ref)),
         "face_found": sum(f is not None for f in found) / len(found),
-        "identity_sim": m.finite_mean(m.cosine_to_reference(descriptors, person, center)),
-        "identity_cos": m.finite_mean(m.cosine_to_reference(descriptors, person)),
+        "identity_sim_source": m.finite_mean(m.cosine_to_reference(descriptors, person, center)),
+        "identity_cos_source": m.finite_mean(m.cosine_to_reference(descriptors, person)),
     }
 
 
@@ -149,20 +163,23 @@ def evaluate_reenact(
         source_found = landmarks(split.frames[0])
         outputs = reenact_all(reenact, sources, split.landmarks)
         scores = _score(outputs, source_found, split.landmarks, refs[item], center, embed, landmarks)
-        input_ssim, target_ssim = m.ssim(outputs, sources), m.ssim(split.frames, sources)
+        # Pixels from outside a frame are black fill: scored against the target where it has its
+        # own pixels, against the source (and target vs source) where both have theirs.
+        both = np.asarray(split.valid) & np.asarray(split.valid[:1])
+        input_ssim, target_ssim = m.ssim(outputs, sources, both), m.ssim(split.frames, sources, both)
         result["self"][item] = {
             "n_frames": n,
-            "l1_gt": m.finite_mean(m.l1(outputs, split.frames)),
-            "ssim_gt": m.finite_mean(m.ssim(outputs, split.frames)),
-            "landmark_nme": scores["landmark_nme"],
+            "l1_gt": m.finite_mean(m.l1(outputs, split.frames, split.valid)),
+            "ssim_gt": m.finite_mean(m.ssim(outputs, split.frames, split.valid)),
+            "driving_nme": scores["driving_nme"],
             "landmark_shift": scores["landmark_shift"],
             "target_shift": m.finite_mean(
                 m.landmark_nme(list(split.landmarks), np.repeat(split.landmarks[:1], n, 0))
             ),
-            "identity_sim": scores["identity_sim"],
-            "identity_cos": scores["identity_cos"],
-            "input_ssim": m.finite_mean(input_ssim),
-            "collapse": m.finite_mean(input_ssim - target_ssim),
+            "identity_sim_source": scores["identity_sim_source"],
+            "identity_cos_source": scores["identity_cos_source"],
+            "ssim_input": m.finite_mean(input_ssim),
+            "ssim_input_excess": m.finite_mean(input_ssim - target_ssim),
             "face_found": scores["face_found"],
         }
         videos[item] = (sources, outputs)
@@ -175,9 +192,9 @@ def evaluate_reenact(
         scores = _score(cross_out, source_found, driver.landmarks[:k], refs[item], center, embed, landmarks)
         result["cross"][f"{item}<-{other}"] = {
             "n_frames": k,
-            "cross_landmark_nme": scores["landmark_nme"],
+            "cross_driving_nme": scores["driving_nme"],
             "cross_landmark_shift": scores["landmark_shift"],
-            "cross_identity_sim": scores["identity_sim"],
+            "cross_identity_sim_source": scores["identity_sim_source"],
             "cross_face_found": scores["face_found"],
         }
         j = k // 2

@@ -16,6 +16,7 @@ import numpy as np
 
 from faceoff.datasets.prepared import PreparedSplit
 from faceoff.evaluate import metrics as m
+from faceoff.evaluate.glossary import Glossary, register_glossary
 from faceoff.io.atomic import write_json
 from faceoff.plots.grids import sample_grid
 from faceoff.plots.video import side_by_side_video
@@ -27,25 +28,40 @@ Landmarks = Callable[[np.ndarray], np.ndarray | None]
 
 DIRECTIONS = ("A2B", "B2A")
 METRICS = {
-    "l1_gt": "mean absolute error to the ground-truth translation, [0, 1] scale (lower is better)",
+    "l1_gt": "mean absolute error to the ground truth (the frame the output should be), [0, 1] scale "
+    "(lower is better)",
     "psnr_gt": f"PSNR to the ground truth in dB, capped at {m.PSNR_CAP:g} (higher is better)",
     "ssim_gt": "SSIM to the ground truth (higher is better)",
-    "ssim_input": "SSIM to the input frame: how much structure the translation keeps",
+    "ssim_input": "SSIM of the output to its input frame: how much of the input's structure it keeps",
     "cycle_l1": "mean absolute error of the input translated there and back (lower is better)",
-    "identity_sim": "cosine of the output's dlib descriptor to the target person's mean descriptor, both "
-    "centred on the pair's mean (> 0: closer to the target than to the source person)",
-    "identity_sim_source": "the same centred cosine to the source person's mean descriptor",
-    "identity_cos": "raw cosine of the output's dlib descriptor to the target's mean (near 1 for any face)",
+    "identity_sim": "cosine of the output's identity descriptor to the target person's mean descriptor, "
+    "both centred on the pair's mean (> 0: closer to the target than to the source person)",
+    "identity_sim_source": "cosine of the output's identity descriptor to the source person's mean "
+    "descriptor, both centred on the pair's mean (higher = keeps the source's identity)",
+    "identity_cos": "raw cosine of the output's identity descriptor to the target person's mean (near 1 for "
+    "any face)",
     "identity_input": "raw cosine of the output's descriptor to its own input's: the identity a translation "
     "keeps (the portrait study's aim; 1 = same person)",
     "background_l1": "mean absolute change outside the face mask, [0, 1] scale (background leak)",
     "expression_success": "share of outputs the trained expression classifier assigns to the target "
     "expression (families with a classifier)",
-    "landmark_nme": "landmark error on the output vs the source frame / inter-ocular distance (expression)",
+    "landmark_nme": "landmarks found on the output vs the input frame's prepared landmarks / inter-ocular "
+    "distance (0 = the face kept its shape)",
     "face_found": "share of outputs on which a face and its landmarks were found",
     "flicker": "frame-to-frame change of the outputs / that of the inputs (1 = as steady as the input)",
-    "collapse": "pairwise distance between outputs / that between inputs (near 0 = mode collapse)",
+    "collapse": "mean pairwise distance between outputs / that between their inputs (near 0 = mode "
+    "collapse: every input gives the same image)",
 }
+GLOSSARY = register_glossary(
+    Glossary(
+        "translate",
+        "Each test frame of the pair's source is translated to the target and the target's to the "
+        "source (A2B, B2A); values are means over frames, then over the two directions. The ground "
+        "truth is the synthetic rendering of the same frame as the other person (synthetic data "
+        "only). Identity descriptors come from the family's evaluate.identity_net.",
+        METRICS,
+    )
+)
 BATCH = 16
 N_SAMPLES = 3
 
@@ -67,6 +83,7 @@ def center_crop(split: PreparedSplit, size: int) -> PreparedSplit:
         masks=np.asarray(split.masks[window]),
         index=np.asarray(split.index),
         gt={k: np.asarray(v[window]) for k, v in split.gt.items()},
+        valid=np.asarray(split.valid[window]),
     )
 
 
@@ -79,6 +96,7 @@ def head(split: PreparedSplit, n: int | None) -> PreparedSplit:
         masks=np.asarray(split.masks[window]),
         index=np.asarray(split.index[window]),
         gt={k: np.asarray(v[window]) for k, v in split.gt.items()},
+        valid=np.asarray(split.valid[window]),
     )
 
 
@@ -118,27 +136,30 @@ def _score_direction(
     points = np.stack([f if f is not None else s for f, s in zip(found, source.landmarks, strict=True)])
     descriptors = embed(outputs, points)
     own = embed(source.frames, source.landmarks)
+    # Crop pixels from outside the source frame (and of its ground truth, cut with the same box)
+    # are black fill, not the person: no pixel metric counts them.
+    valid = source.valid
     scores: dict[str, Any] = {
         "n_frames": len(outputs),
-        "ssim_input": m.finite_mean(m.ssim(outputs, source.frames)),
-        "cycle_l1": m.finite_mean(m.l1(cycled, source.frames)),
+        "ssim_input": m.finite_mean(m.ssim(outputs, source.frames, valid)),
+        "cycle_l1": m.finite_mean(m.l1(cycled, source.frames, valid)),
         "identity_sim": m.finite_mean(m.cosine_to_reference(descriptors, refs[tgt], center)),
         "identity_sim_source": m.finite_mean(m.cosine_to_reference(descriptors, refs[src], center)),
         "identity_cos": m.finite_mean(m.cosine_to_reference(descriptors, refs[tgt])),
         "identity_input": m.finite_mean(m.cosine_rows(descriptors, own)),
-        "background_l1": m.finite_mean(m.background_l1(outputs, source.frames, source.masks)),
+        "background_l1": m.finite_mean(m.background_l1(outputs, source.frames, source.masks, valid)),
         "landmark_nme": m.finite_mean(m.landmark_nme(found, source.landmarks)),
         "face_found": sum(p is not None for p in found) / len(found),
-        "flicker": _finite(m.flicker(outputs, source.frames)),
-        "collapse": _finite(m.collapse(outputs, source.frames)),
+        "flicker": _finite(m.flicker(outputs, source.frames, valid)),
+        "collapse": _finite(m.collapse(outputs, source.frames, valid=valid)),
     }
     if target_share is not None:
         scores["expression_success"] = float(target_share(outputs, target))
     if gt is not None:
         scores |= {
-            "l1_gt": m.finite_mean(m.l1(outputs, gt)),
-            "psnr_gt": m.finite_mean(m.psnr(outputs, gt)),
-            "ssim_gt": m.finite_mean(m.ssim(outputs, gt)),
+            "l1_gt": m.finite_mean(m.l1(outputs, gt, valid)),
+            "psnr_gt": m.finite_mean(m.psnr(outputs, gt, valid)),
+            "ssim_gt": m.finite_mean(m.ssim(outputs, gt, valid)),
         }
     return scores, outputs
 

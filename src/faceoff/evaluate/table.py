@@ -10,13 +10,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from faceoff.evaluate.reenact import METRICS as REENACT_METRICS
-from faceoff.evaluate.run import METRICS as TRANSLATE_METRICS
+from faceoff.evaluate.glossary import SCORED_SPLITS, all_glossaries
 from faceoff.io.atomic import read_json, write_text
 
 ID_COLUMNS = ("run", "pair", "variant", "seed")
-METRICS = {**TRANSLATE_METRICS, **REENACT_METRICS}
-SCORED_SPLITS = ("val",)  # metrics.json blocks of other splits, tabulated as <split>_<metric>
+# The precision a run trained in, as resolved on its machine (train.json): the same settings give
+# other numbers in bf16 than in fp32, so every table says which ran. None for a copy-input row.
+PRECISION = "precision"
+# Every evaluation kind's metrics: one name means one thing in all kinds (faceoff.evaluate.glossary).
+METRICS = {name: text for g in all_glossaries().values() for name, text in g.metrics.items()}
 METRIC_COLUMNS = (*METRICS, *(f"{s}_{k}" for s in SCORED_SPLITS for k in METRICS), "n_frames")
 TRAIN_COLUMNS = ("steps", "diverged", "diverged_step", "wall_time_s", "sec_per_step")
 COPY_VARIANT = "copy input"
@@ -30,10 +32,11 @@ _LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {
 def build_table(
     metrics_files: Mapping[str, str | os.PathLike[str]], extra: Mapping[str, Mapping[str, Any]] | None = None
 ) -> pd.DataFrame:
-    """One row per run id: identification, top-level metrics, training facts.
+    """One row per run id: identification, precision, top-level metrics, training facts.
 
     ``extra[run id]`` carries what metrics.json does not know: ``pair``, ``variant``, ``seed``
-    and train.json's :data:`TRAIN_COLUMNS`; its other keys are not tabulated. Without it the
+    and train.json's ``precision`` and :data:`TRAIN_COLUMNS`; its other keys are not tabulated
+    (the precision column is there even when no row knows it, empty). Without it the
     pair comes from metrics.json and the variant is the run id (or "copy input").
     """
     extra = extra or {}
@@ -47,6 +50,7 @@ def build_table(
             "run": run_id,
             "pair": f"{names.get('A', 'A')}2{names.get('B', 'B')}",
             "variant": COPY_VARIANT if metrics.get("copy_input") else run_id,
+            PRECISION: extra.get(run_id, {}).get(PRECISION),
         }
         row |= {k: metrics[k] for k in METRICS if k in metrics}
         for split in SCORED_SPLITS:
@@ -55,7 +59,7 @@ def build_table(
         row |= {k: v for k, v in extra.get(run_id, {}).items() if k in (*ID_COLUMNS[1:], *TRAIN_COLUMNS)}
         rows.append(row)
     df = pd.DataFrame(rows)
-    df = df[[c for c in (*ID_COLUMNS, *METRIC_COLUMNS, *TRAIN_COLUMNS) if c in df]]
+    df = df[[c for c in (*ID_COLUMNS, PRECISION, *METRIC_COLUMNS, *TRAIN_COLUMNS) if c in df]]
     scored = [c for c in METRIC_COLUMNS if c in df and c != "n_frames"]
     df[scored] = df[scored].astype(float)
     # A metric no row has (no ground truth on real data, no classifier in this family) is no column.
@@ -63,7 +67,7 @@ def build_table(
 
 
 def summary_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean over pairs (and seeds) per variant, best first.
+    """Mean over pairs (and seeds) per variant, best first, with the precisions its runs trained in.
 
     Ranked by ground-truth L1 (lower is better); data without ground truth (real videos) is
     ranked by identity similarity to the target person instead.
@@ -73,11 +77,18 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     summary = grouped[metrics].mean(numeric_only=True)
     summary.insert(0, "runs", grouped.size())
     summary.insert(1, "pairs", grouped["pair"].nunique())
+    if PRECISION in df:
+        summary.insert(2, PRECISION, grouped[PRECISION].agg(_precisions))
     if "l1_gt" in summary and summary["l1_gt"].notna().any():
         summary = summary.sort_values("l1_gt", na_position="last")
     elif "identity_sim" in summary:
         summary = summary.sort_values("identity_sim", ascending=False, na_position="last")
     return summary.reset_index()
+
+
+def _precisions(values: pd.Series) -> str | None:
+    """The distinct precisions of a variant's runs ("bf16, fp32" when machines differed), or None."""
+    return ", ".join(sorted(values.dropna().unique())) or None
 
 
 def variant_table(

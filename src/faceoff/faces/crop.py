@@ -48,22 +48,55 @@ def smooth_boxes(boxes: np.ndarray, window: int, valid: np.ndarray | None = None
     return np.where(valid[:, None], smoothed, boxes)
 
 
-def crop_and_resize(image: np.ndarray, box: Box, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cut ``box`` out of ``image`` at ``size`` x ``size``, replicating edge pixels outside the frame.
+FILL = 0  # value of crop pixels that lie outside the frame: black, as the masked-background input
 
+
+def crop_and_resize(image: np.ndarray, box: Box, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cut ``box`` out of ``image`` at ``size`` x ``size``; where the box leaves the frame, black.
+
+    Replicating the edge pixels (what clamped indices give) paints streaks that a GAN learns as
+    part of the person, and reflecting mirrors the face itself when it touches the edge (a half
+    face the detector and the discriminator see as real). Black is plainly "no data" and matches
+    the masked-background input; :func:`inside_frame` marks these pixels so metrics skip them.
+    Moving the box inside the frame instead would shift the face off the crop's centre, which
+    the aligned-face models rely on, and is impossible for a box larger than the frame.
+
+    The resampling filter reads a reflection beyond the edge, so pixels just inside are not
+    darkened by the black; every pixel :func:`inside_frame` rejects is then set to :data:`FILL`.
     Returns the crop and the 2x3 affine map from frame to crop coordinates.
     """
     x0, y0, x1, y1 = box
     height, width = image.shape[:2]
-    # Gather only the pixels the box covers; clipped indices replicate the border.
     left, top = math.floor(x0), math.floor(y0)
-    cols = np.clip(np.arange(left, math.ceil(x1) + 1), 0, width - 1)
-    rows = np.clip(np.arange(top, math.ceil(y1) + 1), 0, height - 1)
-    patch = Image.fromarray(np.ascontiguousarray(image[rows[:, None], cols[None, :]]))
-    crop = patch.resize((size, size), Image.BICUBIC, box=(x0 - left, y0 - top, x1 - left, y1 - top))
+    right, bottom = math.ceil(x1) + 1, math.ceil(y1) + 1
+    inner = image[max(top, 0) : min(bottom, height), max(left, 0) : min(right, width)]
+    if inner.size == 0:
+        patch = np.full((bottom - top, right - left, *image.shape[2:]), FILL, dtype=image.dtype)
+    else:
+        pads = [(max(-top, 0), max(bottom - height, 0)), (max(-left, 0), max(right - width, 0))]
+        patch = np.pad(inner, pads + [(0, 0)] * (image.ndim - 2), mode="reflect")  # OpenCV's REFLECT_101
+    crop = np.asarray(
+        Image.fromarray(patch).resize(
+            (size, size), Image.BICUBIC, box=(x0 - left, y0 - top, x1 - left, y1 - top)
+        )
+    ).copy()
+    crop[~inside_frame(image.shape, box, size)] = FILL
     sx, sy = size / (x1 - x0), size / (y1 - y0)
     affine = np.array([[sx, 0.0, -x0 * sx], [0.0, sy, -y0 * sy]], dtype=np.float64)
-    return np.asarray(crop), affine
+    return crop, affine
+
+
+def inside_frame(frame_shape: tuple[int, ...], box: Box, size: int) -> np.ndarray:
+    """Which pixels of the ``size`` crop of ``box`` come from the frame: (size, size) bool.
+
+    A crop pixel is inside when its centre maps into the frame ``[0, width) x [0, height)``;
+    the others are :data:`FILL` and are left out of every metric.
+    """
+    x0, y0, x1, y1 = box
+    height, width = frame_shape[:2]
+    centres = (np.arange(size) + 0.5) / size
+    xs, ys = x0 + centres * (x1 - x0), y0 + centres * (y1 - y0)
+    return ((ys >= 0) & (ys < height))[:, None] & ((xs >= 0) & (xs < width))[None, :]
 
 
 def apply_affine(points: np.ndarray, affine: np.ndarray) -> np.ndarray:

@@ -58,14 +58,9 @@ def load_facenet() -> FaceNet:
     """FaceNet with the cached VGGFace2 weights, in eval mode; never downloads."""
     from facenet_pytorch import InceptionResnetV1
 
-    path = facenet_weights_path()
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"FaceNet weights not found: expected {path.name} in {path.parent} (facenet-pytorch's cache, "
-            "$TORCH_HOME/checkpoints). Download them on a machine with internet access by running "
-            "facenet_pytorch.InceptionResnetV1(pretrained='vggface2') once and copy the file there, "
-            "or use identity_net: dlib_resnet, which needs no extra download."
-        )
+    from faceoff.faces.weights import require
+
+    path = require("facenet")
     net = InceptionResnetV1(pretrained=None, classify=False)
     state = torch.load(path, map_location="cpu", weights_only=True)
     # The released checkpoint includes the VGGFace2 classifier, which embeddings do not use.

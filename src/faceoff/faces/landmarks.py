@@ -66,13 +66,9 @@ class FANLandmarker:
     """
 
     def __init__(self, device: str | None = None) -> None:
-        weights = fan_weights_path()
-        if not weights.is_file():
-            raise FileNotFoundError(
-                f"FAN landmark weights not found: expected {weights.name} in {weights.parent} "
-                "(torch hub cache, $TORCH_HOME/hub/checkpoints). Download them on a machine with "
-                "internet access by constructing face_alignment.FaceAlignment once, or use landmarks: dlib."
-            )
+        from faceoff.faces.weights import require
+
+        require("fan")
         import face_alignment
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -9,17 +9,19 @@ import os
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 import av
 import numpy as np
 
+from faceoff.errors import FaceoffError
 from faceoff.io.atomic import atomic_path
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 _CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
 
 
-class VideoError(RuntimeError):
+class VideoError(FaceoffError, RuntimeError):
     """A video that is missing, empty or cannot be decoded; the message names the file."""
 
 
@@ -68,6 +70,47 @@ def read_frames(path: str | os.PathLike[str], fps: float | None = None) -> Itera
         raise VideoError(f"{path}: the video holds no frames")
 
 
+class DecodeCheck(NamedTuple):
+    """What decoding a whole video found: frames decoded, frames declared (0: unknown), error."""
+
+    frames: int
+    declared: int
+    error: str | None
+
+
+def decode_to_end(path: str | os.PathLike[str]) -> DecodeCheck:
+    """Decode every frame, without colour conversion, and say where decoding stopped and why.
+
+    :func:`read_frames` stops quietly where a stream breaks, so that prepare keeps what decodes;
+    ``ingest`` calls this instead to report such files. The declared count is the container's
+    frame count, else its duration times its rate. A file that does not open raises
+    :class:`VideoError`; a decoder error part-way is returned, with the frames decoded before it.
+    """
+    path = _existing(path)
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"{path}: not a readable video ({exc})") from exc
+    decoded, error = 0, None
+    with container:
+        stream = _video_stream(container, path)
+        stream.thread_type = "AUTO"
+        declared = stream.frames
+        rate = stream.average_rate or stream.guessed_rate
+        if not declared and rate:
+            if stream.duration and stream.time_base:
+                seconds = float(stream.duration * stream.time_base)
+            else:
+                seconds = (container.duration or 0) / av.time_base
+            declared = round(seconds * float(rate))
+        try:
+            for _ in container.decode(stream):
+                decoded += 1
+        except av.error.FFmpegError as exc:
+            error = str(exc)
+    return DecodeCheck(decoded, declared, error)
+
+
 def write_video(
     path: str | os.PathLike[str], frames: Iterable[np.ndarray], fps: float = 25.0, crf: int = 18
 ) -> int:
@@ -94,6 +137,10 @@ def write_video(
                 stream.width, stream.height = width - width % 2, height - height % 2
                 stream.pix_fmt = "yuv420p"
                 stream.options = {"crf": str(crf), "preset": "veryfast"}
+                # One encoder thread: by default libx264 cuts each frame into one slice per CPU
+                # the process may use (up to one per 4 macroblock rows), so the bytes and the
+                # decoded pixels of frames 128 px and taller depended on the machine's CPU set.
+                stream.codec_context.thread_count = 1
             frame = frame[: stream.height, : stream.width]
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)

@@ -1,4 +1,10 @@
-"""Perceptual losses on feature maps of a frozen network (see faceoff.faces.features)."""
+"""Perceptual losses on feature maps of a frozen network (see faceoff.faces.features).
+
+Two forms of the style term: ``frobenius``, the reenactment study's Frobenius norm of the Gram
+matrices' difference (after Johnson et al., whose Gram matrices are normalised by C*H*W), and
+``gram_mse``, the mean squared difference of those matrices, which is that norm squared over C^2:
+smaller gradients where the styles are close, and the same scale for layers of any width.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+
+STYLES = ("frobenius", "gram_mse")
 
 
 def gram_matrix(f: torch.Tensor) -> torch.Tensor:
@@ -17,19 +25,35 @@ def gram_matrix(f: torch.Tensor) -> torch.Tensor:
 
 
 def feature_l1(feats_x: Sequence[torch.Tensor], feats_y: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Mean over layers of the mean absolute feature difference (content loss)."""
+    """Sum over layers of the mean absolute feature difference (the study's ``sum_l |phi_l(I) -
+    phi_l(I')|_1``, each norm a mean over its elements as in pix2pix's L1)."""
     if len(feats_x) != len(feats_y) or not feats_x:
         raise ValueError(
             f"expected two equally long, non-empty feature lists, got {len(feats_x)}, {len(feats_y)}"
         )
-    return torch.stack([(a - b).abs().mean() for a, b in zip(feats_x, feats_y, strict=True)]).mean()
+    return torch.stack([(a - b).abs().mean() for a, b in zip(feats_x, feats_y, strict=True)]).sum()
+
+
+def gram_frobenius(f_x: torch.Tensor, f_y: torch.Tensor) -> torch.Tensor:
+    """Frobenius norm of the difference of two feature maps' Gram matrices, averaged over the batch."""
+    return torch.linalg.matrix_norm(gram_matrix(f_x) - gram_matrix(f_y), ord="fro").mean()
+
+
+def gram_mse(f_x: torch.Tensor, f_y: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of two feature maps' Gram matrices."""
+    return F.mse_loss(gram_matrix(f_x), gram_matrix(f_y))
 
 
 def style_loss(
-    feats_x: Sequence[torch.Tensor], feats_y: Sequence[torch.Tensor], layers: Sequence[int]
+    feats_x: Sequence[torch.Tensor],
+    feats_y: Sequence[torch.Tensor],
+    layers: Sequence[int],
+    style: str = "frobenius",
 ) -> torch.Tensor:
-    """Mean over ``layers`` (indices into the feature lists) of the MSE between Gram matrices; a mean,
-    like feature_l1, so the loss weight does not depend on how many layers are chosen."""
+    """Mean over ``layers`` (indices into the feature lists) of the ``style`` term (see :data:`STYLES`)."""
     if not layers:
         raise ValueError("style_loss needs at least one layer index")
-    return torch.stack([F.mse_loss(gram_matrix(feats_x[i]), gram_matrix(feats_y[i])) for i in layers]).mean()
+    if style not in STYLES:
+        raise ValueError(f"unknown style term {style!r} (choose from {', '.join(STYLES)})")
+    term = gram_frobenius if style == "frobenius" else gram_mse
+    return torch.stack([term(feats_x[i], feats_y[i]) for i in layers]).mean()

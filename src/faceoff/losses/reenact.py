@@ -5,34 +5,75 @@ in-between frame ``I_m``, with landmark heatmaps ``e_s``, ``e_t``, ``e_m``. With
 ``fake_t = G(I_s; e_t)``:
 
 - adversarial: BCE of ``D(fake_t; e_t)`` against "real";
-- pixel: ``|fake_t - I_t|``;
+- pixel: ``|fake_t - I_t|^2`` (``pixel: l2``, the study's squared L2) or ``|fake_t - I_t|`` (``l1``,
+  pix2pix's);
 - self-consistency: ``|G(fake_t; e_s) - I_s|`` (back to the source's landmarks);
 - triple-consistency: ``|G(G(I_s; e_m); e_t) - fake_t|`` (via the in-between landmarks);
-- perceptual: feature L1 over the feature net's four layers plus the Gram (style) term at the
-  third (the study's relu3_3), between ``fake_t`` and ``I_t``;
-- identity: distance of the identity net's descriptors of ``fake_t`` and ``I_t``.
+- perceptual: the sum over ``perceptual_layers`` of the feature L1 (study: VGG-19 relu1_2,
+  relu2_2, relu3_3, relu4_3) plus the style term at ``style_layer`` (study: the Frobenius norm of
+  the Gram matrices' difference at relu3_3), between ``fake_t`` and ``I_t``;
+- identity: ``feature_l1``, the L1 of the feature net's activations at ``identity_layer`` (the
+  study's VGG-19 L1 at "relu2_3", a layer VGG-19 does not have: relu2_2, the last ReLU of its
+  second block, is the nearest), or ``descriptor``, the Euclidean distance of an identity net's
+  face descriptors (the quantity face recognition thresholds, about 0.6 for dlib between two
+  people).
 
-The study writes the pixel-space terms as squared L1/L2 norms; here all three are mean absolute
-errors (pix2pix's L1), on which the study's weights (10, 100, 100) keep the terms comparable. Its
-identity term is a VGG feature L1; here it is the Euclidean distance of face descriptors, the
-quantity face recognition thresholds (about 0.6 for dlib between two people), so that weight 1
-matters. A term whose weight is 0 is not computed at all (its generator passes and networks are
-skipped) and reported as 0.
+Every L1 and L2 norm is a mean over its elements, as PyTorch's losses and pix2pix take them (the
+study's weights 10, 100, 100, 10, 1 presuppose that); the style term is the Frobenius norm itself,
+of Gram matrices normalised by C*H*W (Johnson et al.), averaged over the batch. The study calls
+the consistency terms "squared L1" and writes ``||.||^2``; they are L1 here, as in Sanchez &
+Valstar, whose loss it adapts. A term whose weight is 0 is not computed at all (its generator
+passes and networks are skipped) and reported as 0.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from faceoff.losses.perceptual import feature_l1, style_loss
+from faceoff.losses.perceptual import STYLES, feature_l1, gram_frobenius, gram_mse
 
 TERMS = ("adv", "pixel", "self", "triple", "perceptual", "identity")
-STYLE_LAYERS = (2,)  # the third of the four feature maps: relu3_x
+PIXEL_LOSSES = ("l2", "l1")
+IDENTITY_LOSSES = ("feature_l1", "descriptor")
+STUDY_PERCEPTUAL_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+STUDY_STYLE_LAYER = "relu3_3"
+STUDY_IDENTITY_LAYER = "relu2_2"  # the study's "relu2_3" does not exist in VGG-19
+
+
+@dataclass(frozen=True)
+class LossForm:
+    """Which formula each switchable term uses; the defaults are the study's."""
+
+    pixel: str = "l2"
+    style: str = "frobenius"
+    identity: str = "feature_l1"
+    perceptual_layers: tuple[str, ...] = STUDY_PERCEPTUAL_LAYERS
+    style_layer: str = STUDY_STYLE_LAYER
+    identity_layer: str = STUDY_IDENTITY_LAYER
+
+    def __post_init__(self) -> None:
+        for key, value, allowed in (
+            ("pixel_loss", self.pixel, PIXEL_LOSSES),
+            ("style", self.style, STYLES),
+            ("identity_loss", self.identity, IDENTITY_LOSSES),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{key}={value!r} is not one of {', '.join(allowed)}")
+        if not self.perceptual_layers:
+            raise ValueError("perceptual_layers must name at least one layer")
+
+    def feature_layers(self, perceptual: bool = True, identity: bool = True) -> tuple[str, ...]:
+        """The feature net's layers the enabled feature terms read, each once, in a fixed order."""
+        layers = [*self.perceptual_layers, self.style_layer] if perceptual else []
+        if identity and self.identity == "feature_l1":
+            layers.append(self.identity_layer)
+        return tuple(dict.fromkeys(layers))
+
 
 Generator = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Critic = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -50,9 +91,12 @@ def adversarial_discriminator(real_logits: torch.Tensor, fake_logits: torch.Tens
     return F.binary_cross_entropy_with_logits(logits, labels)
 
 
-def pixel_loss(fake_target: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """``G(I_s; e_t)`` against the real target frame."""
-    return (fake_target - target).abs().mean()
+def pixel_loss(fake_target: torch.Tensor, target: torch.Tensor, kind: str = "l2") -> torch.Tensor:
+    """``G(I_s; e_t)`` against the real target frame: mean squared (``l2``) or absolute (``l1``) error."""
+    if kind not in PIXEL_LOSSES:
+        raise ValueError(f"unknown pixel loss {kind!r} (choose from {', '.join(PIXEL_LOSSES)})")
+    diff = fake_target - target
+    return diff.pow(2).mean() if kind == "l2" else diff.abs().mean()
 
 
 def self_consistency_loss(back_to_source: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
@@ -69,12 +113,21 @@ def triple_consistency_loss(via_middle: torch.Tensor, fake_target: torch.Tensor)
 
 
 def perceptual_loss(
-    fake_feats: Sequence[torch.Tensor],
-    real_feats: Sequence[torch.Tensor],
-    style_layers: Sequence[int] = STYLE_LAYERS,
+    fake_feats: Mapping[str, torch.Tensor],
+    real_feats: Mapping[str, torch.Tensor],
+    form: LossForm = LossForm(),
 ) -> torch.Tensor:
-    """Feature L1 over all layers plus the Gram-matrix style term at ``style_layers``."""
-    return feature_l1(fake_feats, real_feats) + style_loss(fake_feats, real_feats, style_layers)
+    """Feature L1 summed over ``form.perceptual_layers`` plus the style term at ``form.style_layer``;
+    the feature maps are keyed by layer name."""
+    layers = form.perceptual_layers
+    content = feature_l1([fake_feats[k] for k in layers], [real_feats[k] for k in layers])
+    style = gram_frobenius if form.style == "frobenius" else gram_mse
+    return content + style(fake_feats[form.style_layer], real_feats[form.style_layer])
+
+
+def identity_feature_l1(fake_feats: torch.Tensor, real_feats: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of one layer's activations (the study's identity term)."""
+    return (fake_feats - real_feats).abs().mean()
 
 
 def identity_loss(fake_descriptors: torch.Tensor, real_descriptors: torch.Tensor) -> torch.Tensor:
@@ -101,8 +154,13 @@ def generator_terms(
     weights: Mapping[str, float],
     feature_net: nn.Module | None = None,
     identity_net: nn.Module | None = None,
+    form: LossForm = LossForm(),
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """The weighted terms (:data:`TERMS` and ``total``) and ``fake_t``.
+
+    ``feature_net`` returns the maps of its ``layers`` (a
+    :class:`~faceoff.faces.features.FeatureNet`), which must include
+    ``form.feature_layers()``; one pass over ``fake_t`` serves the perceptual and identity terms.
 
     The generator runs at most twice, each time on a batch that stacks what the enabled terms
     need (instance norm treats samples alone, so stacking changes rounding only): first
@@ -137,16 +195,22 @@ def generator_terms(
             raise ValueError("the adversarial term needs a discriminator")
         raw["adv"] = adversarial_generator(D(fake_t, b.heat_target))
     if on["pixel"]:
-        raw["pixel"] = pixel_loss(fake_t, b.target)
-    if on["perceptual"]:
+        raw["pixel"] = pixel_loss(fake_t, b.target, form.pixel)
+    feature_identity = on["identity"] and form.identity == "feature_l1"
+    if on["perceptual"] or feature_identity:
         if feature_net is None:
-            raise ValueError("the perceptual term needs a feature network")
+            raise ValueError("the perceptual and feature identity terms need a feature network")
         with torch.no_grad():
-            real_feats = feature_net(b.target)
-        raw["perceptual"] = perceptual_loss(feature_net(fake_t), real_feats)
-    if on["identity"]:
+            real_feats = dict(zip(feature_net.layers, feature_net(b.target), strict=True))
+        fake_feats = dict(zip(feature_net.layers, feature_net(fake_t), strict=True))
+        if on["perceptual"]:
+            raw["perceptual"] = perceptual_loss(fake_feats, real_feats, form)
+        if feature_identity:
+            layer = form.identity_layer
+            raw["identity"] = identity_feature_l1(fake_feats[layer], real_feats[layer])
+    if on["identity"] and not feature_identity:
         if identity_net is None:
-            raise ValueError("the identity term needs an identity network")
+            raise ValueError("the descriptor identity term needs an identity network")
         with torch.no_grad():
             real_ids = identity_net(b.target)
         raw["identity"] = identity_loss(identity_net(fake_t), real_ids)

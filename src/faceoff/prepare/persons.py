@@ -21,7 +21,15 @@ from tqdm import tqdm
 
 from faceoff.datasets.person_videos import SourceError, frame_files, iter_frames
 from faceoff.datasets.prepared import PreparedSplit, save_split
-from faceoff.faces.crop import apply_affine, crop_and_resize, landmark_box, smooth_boxes, square_box
+from faceoff.errors import FaceoffError
+from faceoff.faces.crop import (
+    apply_affine,
+    crop_and_resize,
+    inside_frame,
+    landmark_box,
+    smooth_boxes,
+    square_box,
+)
 from faceoff.faces.detect import Detection, Detector, make_detector, pick_face
 from faceoff.faces.landmarks import make_landmarker
 from faceoff.faces.mask import face_mask
@@ -44,7 +52,7 @@ DEFAULTS: dict[str, Any] = {
 BATCH = 8  # frames per detector call; MTCNN runs several frames far faster than one by one
 
 
-class PrepareError(RuntimeError):
+class PrepareError(FaceoffError, RuntimeError):
     """Input that cannot be prepared (missing, empty, undecodable, faceless); the message names the file."""
 
 
@@ -250,7 +258,13 @@ def _cut_splits(
     split_of = {int(o): name for name, ordinals in splits.items() for o in ordinals}
     kept = sorted(split_of)
     rows: dict[str, dict[str, list[np.ndarray]]] = {
-        name: {"frames": [], "landmarks": [], "masks": [], **{f"gt_{o}": [] for o in groundtruth}}
+        name: {
+            "frames": [],
+            "landmarks": [],
+            "masks": [],
+            "valid": [],
+            **{f"gt_{o}": [] for o in groundtruth},
+        }
         for name in splits
     }
     gt_frames = {
@@ -280,6 +294,7 @@ def _cut_splits(
         with timer.step("mask"):
             row["masks"].append(face_mask(points, size))
         row["frames"].append(crop)
+        row["valid"].append(inside_frame(frame.shape, box, size))
         row["landmarks"].append(points)
     return {
         name: PreparedSplit(
@@ -288,6 +303,7 @@ def _cut_splits(
             masks=np.stack(rows[name]["masks"]),
             index=track.index[splits[name]],
             gt={other: np.stack(rows[name][f"gt_{other}"]) for other in groundtruth},
+            valid=np.stack(rows[name]["valid"]),
         )
         for name in splits
     }

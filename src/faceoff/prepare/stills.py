@@ -19,7 +19,7 @@ from tqdm import tqdm
 from faceoff.datasets.prepared import PreparedSplit
 from faceoff.datasets.registry import DatasetError
 from faceoff.datasets.stills import read_annotations, read_still
-from faceoff.faces.crop import apply_affine, crop_and_resize, landmark_box, square_box
+from faceoff.faces.crop import apply_affine, crop_and_resize, inside_frame, landmark_box, square_box
 from faceoff.faces.detect import make_detector, pick_face
 from faceoff.faces.landmarks import make_landmarker
 from faceoff.faces.mask import face_mask
@@ -39,6 +39,10 @@ class Still:
     index: int  # ordinal in the item's full listing
     extra: dict[str, Any] = field(default_factory=dict)  # per-image values saved as arrays
     groundtruth: dict[str, Path] = field(default_factory=dict)  # other item -> its ideal translation
+
+
+# One kept image: still, crop, landmarks, face mask, ground-truth crops, inside-the-frame pixels.
+_Row = tuple[Still, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]
 
 
 class _FaceFinder:
@@ -95,7 +99,7 @@ def cut_stills(
     size, margin = int(settings["size"]), float(settings["margin"])
     with timer.step("load_models"):
         find = _FaceFinder(settings, source)
-    rows: dict[str, list[tuple[Still, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]]] = {}
+    rows: dict[str, list[_Row]] = {}
     skipped: dict[str, str] = {}
     bar = tqdm(stills, desc=desc, unit="image", disable=not progress or not sys.stderr.isatty())
     for still in bar:
@@ -114,11 +118,12 @@ def cut_stills(
         with timer.step("crop"):
             box = square_box(landmark_box(points), margin)
             crop, affine = crop_and_resize(image, box, size)
+            valid = inside_frame(image.shape, box, size)
             local = apply_affine(points, affine)
             gt_crops = {other: crop_and_resize(gt, box, size)[0] for other, gt in gts.items()}
         with timer.step("mask"):
             mask = face_mask(local, size)
-        rows.setdefault(still.split, []).append((still, crop, local, mask, gt_crops))
+        rows.setdefault(still.split, []).append((still, crop, local, mask, gt_crops, valid))
     return {name: _stack(kept) for name, kept in rows.items()}, skipped, find.several
 
 
@@ -135,9 +140,7 @@ def _rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
 
 
-def _stack(
-    kept: Sequence[tuple[Still, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]],
-) -> PreparedSplit:
+def _stack(kept: Sequence[_Row]) -> PreparedSplit:
     stills = [row[0] for row in kept]
     return PreparedSplit(
         frames=np.stack([row[1] for row in kept]),
@@ -146,4 +149,5 @@ def _stack(
         index=np.array([s.index for s in stills], dtype=np.int64),
         gt={other: np.stack([row[4][other] for row in kept]) for other in stills[0].groundtruth},
         extra={name: np.array([s.extra[name] for s in stills]) for name in stills[0].extra},
+        valid=np.stack([row[5] for row in kept]),
     )

@@ -33,7 +33,9 @@ DEFAULTS: dict[str, Any] = {"fps": None, "crop_scale": 1.4}
 def clipped_square(landmarks: np.ndarray, scale: float, frame_shape: tuple[int, ...]) -> Box:
     """The square around the landmarks' box centre, ``scale`` x its longer side, moved inside the frame.
 
-    A square larger than the frame shrinks to the frame's shorter side.
+    A square larger than the frame shrinks to the frame's shorter side. Kept inside the frame, the
+    crop never holds pixels from outside it (``valid`` is all ones): the reenactment loss compares
+    an output with another frame, where a black corner would be something to paint.
     """
     height, width = frame_shape[:2]
     (x0, y0), (x1, y1) = landmarks.min(axis=0), landmarks.max(axis=0)

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from faceoff.evaluate.run import METRICS
+from faceoff.evaluate.glossary import Glossary, get_glossary
 from faceoff.evaluate.table import summary_table
 from faceoff.io.atomic import write_text
 
@@ -48,8 +48,21 @@ def _frame_html(df: pd.DataFrame) -> str:
     return df.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–", border=0, escape=True)
 
 
-def _table_html(table: pd.DataFrame | str | os.PathLike[str]) -> str:
-    """The family table and its per-variant summary; a .md/.tex path is read from its sibling .csv."""
+def _glossary_html(glossary: Glossary, columns: Sequence[str]) -> str:
+    """The definitions of ``columns`` in the family's own glossary (what its evaluation computed)."""
+    definitions = glossary.columns()
+    entries = "".join(
+        f"<dt>{escape(c)}</dt><dd>{escape(definitions[c])}</dd>" for c in columns if c in definitions
+    )
+    return (
+        f"<details><summary>What the columns measure ({escape(glossary.kind)} evaluation)</summary>"
+        f"<p>{escape(glossary.intro)}</p><dl>{entries}</dl></details>"
+    )
+
+
+def _table_html(table: pd.DataFrame | str | os.PathLike[str], glossary: Glossary) -> str:
+    """The family table, its per-variant summary and the glossary of its columns; a .md/.tex path is
+    read from its sibling .csv."""
     if isinstance(table, pd.DataFrame):
         df = table
     else:
@@ -62,11 +75,12 @@ def _table_html(table: pd.DataFrame | str | os.PathLike[str]) -> str:
         else:
             return _missing(path)
     parts = ["<h3>Results</h3>", _frame_html(df)]
+    columns = list(df.columns)
     if {"variant", "pair"} <= set(df.columns):
-        parts += ["<h3>Mean over pairs per variant</h3>", _frame_html(summary_table(df))]
-    glossary = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in METRICS.items() if k in df)
-    if glossary:
-        parts.append(f"<details><summary>What the columns measure</summary><dl>{glossary}</dl></details>")
+        summary = summary_table(df)
+        parts += ["<h3>Mean over pairs per variant</h3>", _frame_html(summary)]
+        columns += [c for c in summary.columns if c not in columns]
+    parts.append(_glossary_html(glossary, columns))
     return "\n".join(parts)
 
 
@@ -114,7 +128,8 @@ def _run_html(run: Mapping[str, Any], base: Path) -> str:
 def write_report(out_html: str | os.PathLike[str], title: str, sections: Sequence[Mapping[str, Any]]) -> None:
     """Write the report, one section per family.
 
-    Each section is a mapping with ``family`` and optionally ``table`` (DataFrame or path of the
+    Each section is a mapping with ``family``, ``evaluation`` (the family's evaluation kind, whose
+    glossary explains the table) and optionally ``table`` (DataFrame or path of the
     CSV/Markdown/LaTeX table), ``extra_tables`` (CSV paths: sweeps and other views), ``figures``
     (image paths), ``variants`` (name -> overrides) and ``runs``: mappings with ``id`` and
     optionally ``variant``, ``video``, ``samples`` (paths) and ``params`` (the run's settings);
@@ -129,7 +144,7 @@ def write_report(out_html: str | os.PathLike[str], title: str, sections: Sequenc
         family = section["family"]
         body.append(f'<section id="{_anchor(family)}"><h2>{escape(family)}</h2>')
         if section.get("table") is not None:
-            body.append(_table_html(section["table"]))
+            body.append(_table_html(section["table"], get_glossary(section["evaluation"])))
         for extra in section.get("extra_tables", ()):
             if Path(extra).stem != "summary":  # the summary is already under the family table
                 body.append(f"<h3>{escape(Path(extra).stem)}</h3>" + _frame_html(pd.read_csv(extra)))

@@ -12,7 +12,8 @@ Defaults follow the deepfakes starter code the study used: 64 px crops, widths 1
 applies no discriminator: the outputs are expectedly blurry. The translator returns the decoded
 crop as it is (no blending into the source frame), as the study shows its results.
 
-Speed switches: amp (autocast) and threads apply; the others concern CycleGAN-specific fast paths.
+Precision (autocast) and the threads switch apply; the other speed switches concern CycleGAN-specific
+fast paths.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class AutoencoderStepper(Stepper):
         self.data = (data_a, data_b)
         self.nets = build_autoencoder(settings).to(self.device)
         self.opt = make_optimizer(
-            "adam", self.nets.parameters(), settings.lr, settings.beta1, self.rt.fused_optimizer
+            "adam", self.nets.parameters(), settings.lr, settings.betas, self.rt.fused_optimizer
         )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.rt.grad_scaling)
 

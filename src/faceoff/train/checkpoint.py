@@ -1,4 +1,8 @@
-"""Atomic checkpoint files: a job killed while saving leaves the previous checkpoint intact."""
+"""Atomic checkpoint files: a job killed while saving leaves the previous checkpoint intact.
+
+A checkpoint records the precision its run resolved to (``precision``: fp32/bf16/fp16); a run
+only continues one of its own precision (:func:`check_precision`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,11 @@ from typing import Any
 import torch
 
 from faceoff.io.atomic import atomic_path
+from faceoff.train.settings import SettingsError
+
+
+class PrecisionMismatchError(SettingsError):
+    """A checkpoint of this very run, trained in another precision than this run resolves to."""
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
@@ -24,3 +33,20 @@ def load_checkpoint(
     if not path.is_file():
         return None
     return torch.load(path, map_location=device, weights_only=True)
+
+
+def check_precision(path: str | os.PathLike[str], recorded: str, current: str, setting: str) -> None:
+    """Stop a resume that would continue ``path`` (trained in ``recorded``) in ``current`` precision.
+
+    Mixing precisions within a run gives numbers neither precision gives (and an fp16 run's grad
+    scaler state cannot be rebuilt from a bf16 one), so the user chooses: keep the recorded
+    precision, or start again in the current one.
+    """
+    if recorded == current:
+        return
+    raise PrecisionMismatchError(
+        f"{path}: checkpoint trained in {recorded}, but this run's "
+        f"precision ({setting!r}) resolves to {current} here; to continue it, set `precision: {recorded}` "
+        f"in its settings (the family's train block, its variant or classifier block); to train it again in "
+        f"{current}, delete {path}"
+    )

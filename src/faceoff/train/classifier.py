@@ -129,7 +129,7 @@ class ClassifierStepper(Stepper):
         self.data = LabelledFrames(splits, settings.classes)
         s = settings
         self.net = SmallClassifier(len(s.classes), s.width, s.n_blocks, s.dropout).to(self.device)
-        self.opt = make_optimizer("adam", self.net.parameters(), s.lr, s.beta1, self.rt.fused_optimizer)
+        self.opt = make_optimizer("adam", self.net.parameters(), s.lr, s.betas, self.rt.fused_optimizer)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.rt.grad_scaling)
 
     def train_step(self, step: int) -> torch.Tensor:

@@ -102,7 +102,7 @@ class CycleGANTrainer(Stepper):
             settings.optimizer,
             [*self.G_AB.parameters(), *self.G_BA.parameters()],
             settings.lr,
-            settings.beta1,
+            settings.betas,
             self.rt.fused_optimizer,
         )
         self.side_A, self.side_B = self._side(), self._side()
@@ -148,7 +148,7 @@ class CycleGANTrainer(Stepper):
         s = self.s
         nets = [self._prepare(build_discriminator(n, s.ndf, s.norm)) for n in s.n_layers_D]
         optimizers = [
-            make_optimizer(s.optimizer, d.parameters(), s.lr_discriminator, s.beta1, self.rt.fused_optimizer)
+            make_optimizer(s.optimizer, d.parameters(), s.lr_discriminator, s.betas, self.rt.fused_optimizer)
             for d in nets
         ]
         return _Side(nets, optimizers, ImagePool(s.pool_size))
@@ -203,8 +203,12 @@ class CycleGANTrainer(Stepper):
                     idt_b, idt_a = self.G_AB(b.images), self.G_BA(a.images)
             rec_a, rec_b = self.G_BA(fake_b), self.G_AB(fake_a)
             g_gan = self._generator_gan(self.side_B, fake_b) + self._generator_gan(self.side_A, fake_a)
-            cyc_a, ssim_a = cycle_loss(rec_a, a.images, s.lambda_cycle, s.lambda_ssim, a.masks, s.mask_weight)
-            cyc_b, ssim_b = cycle_loss(rec_b, b.images, s.lambda_cycle, s.lambda_ssim, b.masks, s.mask_weight)
+            cyc_a, ssim_a = cycle_loss(
+                rec_a, a.images, s.lambda_cycle, s.lambda_ssim, a.masks, s.mask_weight, s.ssim_form
+            )
+            cyc_b, ssim_b = cycle_loss(
+                rec_b, b.images, s.lambda_cycle, s.lambda_ssim, b.masks, s.mask_weight, s.ssim_form
+            )
             g_cycle, g_ssim = cyc_a + cyc_b, ssim_a + ssim_b
             g_idt = g_cycle.new_zeros(())
             if identity:

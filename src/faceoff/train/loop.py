@@ -2,7 +2,8 @@
 
 A model supplies a :class:`Stepper` (its networks, optimisers and one training step); :func:`fit`
 runs it to ``settings.total_steps``, resuming from ``out_dir/ckpt/last.pt`` when that checkpoint
-belongs to the same run, and writes the run's outputs:
+belongs to the same run (in the same resolved precision: see :meth:`Stepper.compatible`), and
+writes the run's outputs:
 
 - ``model.pt``: ``{"settings": ..., **stepper.weights()}``, what the model's translator loads;
 - ``losses.csv``: one row of mean losses per ``log_every`` window (columns ``stepper.losses``);
@@ -28,7 +29,7 @@ from tqdm import tqdm
 
 from faceoff.datasets.prepared import PreparedSplit
 from faceoff.io.atomic import atomic_path, write_json
-from faceoff.train.checkpoint import load_checkpoint, save_checkpoint
+from faceoff.train.checkpoint import check_precision, load_checkpoint, save_checkpoint
 from faceoff.train.data import sample_batch
 from faceoff.train.logging import LossLog, finite_or_none
 from faceoff.train.optim import lr_factor
@@ -108,6 +109,7 @@ class Stepper:
         return {
             "settings": self.s.to_dict(),
             "seed": self.seed,
+            "precision": self.rt.precision,
             "step": self.step,
             "elapsed": elapsed,
             "log": self.log.state_dict(),
@@ -119,13 +121,28 @@ class Stepper:
         self.log.load_state_dict(state["log"])
         torch.set_rng_state(state["torch_rng"].cpu())
 
-    def compatible(self, state: dict[str, Any]) -> bool:
-        """Whether a checkpoint continues this very run (same seed and computation-relevant settings)."""
+    def compatible(self, state: dict[str, Any], path: str | Path) -> bool:
+        """Whether the checkpoint ``state`` (read from ``path``) continues this very run.
+
+        It does when seed, computation-relevant settings and resolved precision agree (a
+        ``precision`` setting spelt differently, ``auto`` or ``bf16``, resolving alike is the same
+        run). A changed ``precision`` setting makes another run, trained from scratch like any
+        other changed setting; the same setting resolved differently (``auto`` on another
+        machine) raises :class:`~faceoff.train.checkpoint.PrecisionMismatchError` instead of
+        silently continuing in another precision.
+        """
+        if "precision" not in state:  # written before precision was recorded: cannot be checked
+            return False
         ours, theirs = self.s.to_dict(), dict(state["settings"])
-        for key in OPERATIONAL:
+        for key in (*OPERATIONAL, "precision"):
             ours.pop(key, None)
             theirs.pop(key, None)
-        return state["seed"] == self.seed and ours == theirs
+        if state["seed"] != self.seed or ours != theirs:
+            return False
+        if state["settings"].get("precision") != self.s.precision and state["precision"] != self.rt.precision:
+            return False
+        check_precision(path, state["precision"], self.rt.precision, self.s.precision)
+        return True
 
 
 def _tensors(tree: Any) -> list[torch.Tensor]:
@@ -161,7 +178,7 @@ def fit(
     ckpt_path = out / "ckpt" / "last.pt"
     elapsed = 0.0
     state = load_checkpoint(ckpt_path, stepper.device)
-    if state is not None and stepper.compatible(state):
+    if state is not None and stepper.compatible(state, ckpt_path):
         stepper.load_state_dict(state)
         elapsed = state["elapsed"]
         log.info("resuming %s from step %d", out, stepper.step)

@@ -12,8 +12,9 @@ matrices) against the spread within each domain (``spread_A``/``spread_B``, the 
 distance of a reference's Gram matrices to its domain's mean), averaged over the style layers;
 ``gap_ratio`` (gap over the mean spread, per layer, then averaged) below 1 says the domains differ
 less in style than the faces within one domain do. The translator recomputes the references' Gram
-matrices with the feature net it builds, so a model.pt does not depend on which network ``"auto"``
-found at training time.
+matrices with the feature net it builds (``feature_net``: the study's VGG19, whose weights must be
+cached, or a named substitute such as dlib's ResNet), at that net's four default maps
+(:data:`~faceoff.faces.features.DEFAULT_LAYERS`; the study does not name its layers).
 
 Translation optimises the pixels of each image (Adam, or L-BFGS with a strong-Wolfe line search)
 for ``content_weight * content + style_weight * style``:
@@ -25,8 +26,8 @@ for ``content_weight * content + style_weight * style``:
   (Gatys's style loss, each layer rescaled so it starts at 1).
 
 The rescaling only chooses Gatys's alpha, beta and layer weights per image, so the weights mean
-the same for VGG19 and for the face networks "auto" falls back to, whose feature scales differ by
-orders of magnitude. The face mask localises the transfer twice: Gram matrices are taken over
+the same for VGG19 and for the face networks that may stand in for it, whose feature scales differ
+by orders of magnitude. The face mask localises the transfer twice: Gram matrices are taken over
 the face only (features weighted by the mask at their resolution), and only pixels inside the
 mask are free, so the output is ``mask * stylised + (1 - mask) * input`` with pixels outside the
 mask exactly the input's. Without masks the whole frame is the face.
@@ -72,7 +73,7 @@ class NSTSettings(BaseSettings):
     style_weight: float = 10.0
     style_layers: tuple[int, ...] = (0, 1, 2, 3)  # indices into the feature net's four maps
     content_layer: int = 2
-    feature_net: str = "auto"
+    feature_net: str = "vgg19"  # the study's; a missing weights file stops the run, naming it
     n_style: int = 8  # style references per domain
 
     def validate(self) -> None:
@@ -225,7 +226,7 @@ class NSTStepper(Stepper):
     ) -> None:
         super().__init__(settings, seed, device)
         self.data = (data_a, data_b)
-        self.net = build_feature_net(settings.feature_net, self.device)
+        self.net = build_feature_net(settings.feature_net, device=self.device)
         self.transfer = StyleTransfer(self.net, settings)
         crop = settings.crop_size
         self.style: dict[str, torch.Tensor] = {}  # empty until the step draws the references
@@ -292,7 +293,7 @@ class NSTTranslator:
     ) -> None:
         self.settings = NSTSettings.from_dict(model["settings"])
         self.device = torch.device(device)
-        net = build_feature_net(self.settings.feature_net, self.device) if net is None else net
+        net = build_feature_net(self.settings.feature_net, device=self.device) if net is None else net
         if net.name != model["feature_net"]:
             log.warning(
                 "nst model trained with feature net %s, translating with %s (it measures the style now)",

@@ -8,11 +8,16 @@ import torch
 
 
 def make_optimizer(
-    name: str, params: Iterable[torch.nn.Parameter], lr: float, beta1: float, fused: bool = False
+    name: str,
+    params: Iterable[torch.nn.Parameter],
+    lr: float,
+    betas: tuple[float, float],
+    fused: bool = False,
 ) -> torch.optim.Optimizer:
-    """``fused`` (Adam only): one kernel for all parameters instead of a few per tensor."""
+    """``betas``: Adam's, from the settings (no hidden default); ``fused`` (Adam only): one kernel for
+    all parameters instead of a few per tensor."""
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999), fused=fused)
+        return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused)
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr)
     raise ValueError(f"unknown optimizer {name!r} (choose from adam, rmsprop)")

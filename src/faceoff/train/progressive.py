@@ -4,11 +4,15 @@ Interpretation of the study ("we start with a very simple 2-layer generator and 
 ... increase the number of layers in the generators by 2 in each step and the discriminators by
 1 ... the final architecture is the same as the one used for CycleGAN, built in five steps"):
 
-- Stage ``k`` (1-based) trains a generator of ``2k`` layers and a discriminator of ``k + 1``
-  layers (see :mod:`faceoff.nets.progressive`): the generators grow a U-Net from its outer level
-  inwards and end as ``UnetGenerator(n_stages)`` (``unet_32`` for five stages); the
-  discriminators are PatchGANs one layer deeper per stage, ending as ``PatchDiscriminator(n_stages
-  - 1)`` (the 4-layer PatchGAN for five stages, which needs crops of at least 48 px).
+- The final networks are named with CycleGAN's keys, ``netG`` and ``n_layers_D`` (see
+  :mod:`faceoff.nets.progressive`): ``resnet_9blocks`` (or ``resnet_6blocks``) grows CycleGAN's
+  ResNet generator, 2 layers at stage 1, 2 more at stages 2 and 3, its residual blocks over the
+  remaining stages, new layers fading in linearly over the first ``fade`` of their stage (a
+  fraction); ``unet_<2^n_stages>`` grows a U-Net ``2k`` layers at stage ``k``, each new level
+  starting silent (no fade). The discriminators are PatchGANs one layer deeper per stage (stage
+  ``k``: ``PatchDiscriminator(k - 1)``) until ``PatchDiscriminator(n_layers_D)``, after which they
+  stop growing. The paper configuration ends at the swap family's CycleGAN (ResNet-9, 3-layer
+  PatchGAN), the study's "same architecture as the one used for CycleGAN".
 - The run's ``steps + steps_decay`` steps are split evenly over the stages (stage ``j`` starts at
   step ``j * total // n_stages``); ``steps_per_stage`` may state the length explicitly, and must
   then agree with the total. The learning rate is constant then decays linearly over the whole
@@ -23,8 +27,8 @@ Interpretation of the study ("we start with a very simple 2-layer generator and 
   ``lambda_cycle * lambda_identity``; one generator update then one update of both
   discriminators on pooled fakes per step.
 
-Speed switches: amp (autocast), batch_passes (identity passes batched with the translations,
-real with fake in D), fused_optimizer and threads apply; channels_last, compile and
+Precision (autocast) and the speed switches batch_passes (identity passes batched with the
+translations, real with fake in D), fused_optimizer and threads apply; channels_last, compile and
 data_on_device do not (the networks change shape during the run).
 """
 
@@ -41,7 +45,12 @@ from faceoff.datasets.prepared import PreparedSplit
 from faceoff.losses import AdversarialLoss, cycle_loss, identity_loss
 from faceoff.nets.norm import NORMS
 from faceoff.nets.patchgan import min_input_size
-from faceoff.nets.progressive import ProgressiveDiscriminator, ProgressiveGenerator
+from faceoff.nets.progressive import (
+    ProgressiveDiscriminator,
+    ProgressiveGenerator,
+    ProgressiveResnetGenerator,
+    resnet_block_stages,
+)
 from faceoff.train.autoswap import apply_to_frames, to_uint8
 from faceoff.train.data import STREAM_A, STREAM_B, STREAM_POOL, step_rng, to_tensors
 from faceoff.train.loop import Stepper, cpu_copy
@@ -51,6 +60,7 @@ from faceoff.train.registry import ModelSpec, register_model
 from faceoff.train.settings import BaseSettings, SettingsError
 
 GAN_MODES = ("lsgan", "vanilla")
+RESNET_BLOCKS = {"resnet_6blocks": 6, "resnet_9blocks": 9}
 # Seeds of the layers added at each growth (faceoff.train.data numbers the per-step streams from 0).
 STREAM_GROW = 17
 
@@ -60,6 +70,9 @@ class ProgressiveSettings(BaseSettings):
     model: str = "progressive_cyclegan"
     n_stages: int = 5
     steps_per_stage: int | None = None  # None: (steps + steps_decay) split evenly over the stages
+    netG: str = "resnet_9blocks"  # the final generator: resnet_6blocks | resnet_9blocks | unet_<2^n_stages>
+    n_layers_D: tuple[int, ...] = (3,)  # the final PatchGAN's depth (one entry, as CycleGAN spells it)
+    fade: float = 0.5  # resnet: share of a stage over which its new layers fade in
     ngf: int = 64
     ndf: int = 64
     norm: str = "instance"
@@ -82,6 +95,16 @@ class ProgressiveSettings(BaseSettings):
         """The 1-based stage that 0-based ``step`` trains."""
         return bisect.bisect_right(self.stage_starts, step)
 
+    def alpha_at(self, step: int) -> float:
+        """How far the layers of ``step``'s stage have faded in (1 in stage 1 and after the fade)."""
+        stage = self.stage_at(step)
+        if stage == 1 or self.netG not in RESNET_BLOCKS:
+            return 1.0
+        start = self.stage_starts[stage - 1]
+        end = self.stage_starts[stage] if stage < self.n_stages else self.total_steps
+        length = max(1, round(self.fade * (end - start)))
+        return min(1.0, (step - start + 1) / length)
+
     def validate(self) -> None:
         super().validate()
         for key, allowed in (("norm", NORMS), ("gan_mode", GAN_MODES)):
@@ -102,11 +125,30 @@ class ProgressiveSettings(BaseSettings):
                 f"steps_per_stage {self.steps_per_stage} x n_stages {self.n_stages} != steps + steps_decay "
                 f"({self.total_steps}): set steps and steps_decay to add up, or leave steps_per_stage null"
             )
-        multiple, smallest = 2**self.n_stages, min_input_size(self.n_stages - 1)
+        unet = f"unet_{2**self.n_stages}"
+        if self.netG not in (*RESNET_BLOCKS, unet):
+            raise SettingsError(
+                f"netG={self.netG!r} is not one of {', '.join(RESNET_BLOCKS)}, {unet} "
+                f"(for {self.n_stages} stages)"
+            )
+        if self.netG in RESNET_BLOCKS:
+            try:
+                resnet_block_stages(self.n_stages, RESNET_BLOCKS[self.netG])
+            except ValueError as error:
+                raise SettingsError(f"netG={self.netG!r}, n_stages={self.n_stages}: {error}") from None
+        if not 0 <= self.fade <= 1:
+            raise SettingsError(f"fade must be in [0, 1], got {self.fade}")
+        if len(self.n_layers_D) != 1 or not 1 <= self.n_layers_D[0] <= self.n_stages - 1:
+            raise SettingsError(
+                f"n_layers_D must be one depth in 1..{self.n_stages - 1} (one layer per stage after the "
+                f"first), got {list(self.n_layers_D)}"
+            )
+        multiple = 4 if self.netG in RESNET_BLOCKS else 2**self.n_stages
+        smallest = min_input_size(self.n_layers_D[0])
         if self.crop_size % multiple or self.crop_size < smallest:
             raise SettingsError(
                 f"crop_size {self.crop_size} must be a multiple of {multiple} and at least {smallest} "
-                f"for {self.n_stages} stages (U-Net depth and final PatchGAN)"
+                f"for {self.netG} and a {self.n_layers_D[0]}-layer PatchGAN"
             )
 
 
@@ -125,10 +167,11 @@ class ProgressiveStepper(Stepper):
         super().__init__(settings, seed, device)
         s = settings
         self.data = (data_a, data_b)
-        self.G_AB = ProgressiveGenerator(s.n_stages, s.ngf, s.norm).to(self.device)
-        self.G_BA = ProgressiveGenerator(s.n_stages, s.ngf, s.norm).to(self.device)
-        self.D_A = ProgressiveDiscriminator(s.n_stages, s.ndf, s.norm).to(self.device)
-        self.D_B = ProgressiveDiscriminator(s.n_stages, s.ndf, s.norm).to(self.device)
+        self.G_AB = build_progressive_generator(s.to_dict()).to(self.device)
+        self.G_BA = build_progressive_generator(s.to_dict()).to(self.device)
+        # Stage k of the discriminator is PatchDiscriminator(k - 1): it stops at n_layers_D.
+        self.D_A = ProgressiveDiscriminator(s.n_layers_D[0] + 1, s.ndf, s.norm).to(self.device)
+        self.D_B = ProgressiveDiscriminator(s.n_layers_D[0] + 1, s.ndf, s.norm).to(self.device)
         self.pools = {"A": ImagePool(s.pool_size), "B": ImagePool(s.pool_size)}
         self.gan = AdversarialLoss(s.gan_mode)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.rt.grad_scaling)
@@ -142,8 +185,8 @@ class ProgressiveStepper(Stepper):
         s, fused = self.s, self.rt.fused_optimizer
         generators = [*self.G_AB.parameters(), *self.G_BA.parameters()]
         discriminators = [*self.D_A.parameters(), *self.D_B.parameters()]
-        self.opt_G = make_optimizer("adam", generators, s.lr, s.beta1, fused)
-        self.opt_D = make_optimizer("adam", discriminators, s.lr_discriminator, s.beta1, fused)
+        self.opt_G = make_optimizer("adam", generators, s.lr, s.betas, fused)
+        self.opt_D = make_optimizer("adam", discriminators, s.lr_discriminator, s.betas, fused)
 
     def grow(self) -> None:
         """Enter the next stage: new layers seeded by ``(seed, stage)``, optimisers rebuilt."""
@@ -151,14 +194,16 @@ class ProgressiveStepper(Stepper):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(step_rng(self.seed, stage, STREAM_GROW).integers(2**63)))
             for net in (self.G_AB, self.G_BA, self.D_A, self.D_B):
-                net.grow()
-                net.to(self.device)
+                if net.stage < net.n_stages:
+                    net.grow()
+                    net.to(self.device)
         self._build_optimizers()
 
     def train_step(self, step: int) -> torch.Tensor:
         s = self.s
         while self.stage < s.stage_at(step):
             self.grow()
+        self.G_AB.alpha = self.G_BA.alpha = s.alpha_at(step)
         factor = lr_factor(step, s.steps, s.steps_decay)
         set_lr(self.opt_G, s.lr * factor)
         set_lr(self.opt_D, s.lr_discriminator * factor)
@@ -221,10 +266,23 @@ class ProgressiveStepper(Stepper):
     # ---------------------------------------------------------------- state
 
     def weights(self) -> dict[str, Any]:
-        return {"G_AB": cpu_copy(self.G_AB), "G_BA": cpu_copy(self.G_BA), "stage": self.stage}
+        return {
+            "G_AB": cpu_copy(self.G_AB),
+            "G_BA": cpu_copy(self.G_BA),
+            "stage": self.stage,
+            "alpha": float(getattr(self.G_AB, "alpha", 1.0)),
+        }
 
     def info(self) -> dict[str, Any]:
-        return {"stage": self.stage, "stage_starts": list(self.s.stage_starts)}
+        return {
+            "stage": self.stage,
+            "stage_starts": list(self.s.stage_starts),
+            # The architecture the run ended with, for the tables.
+            "final_netG": self.s.netG
+            if self.stage == self.s.n_stages
+            else f"{self.s.netG}@stage{self.stage}",
+            "final_n_layers_D": self.D_A.stage - 1,
+        }
 
     def state_dict(self, elapsed: float) -> dict[str, Any]:
         return {
@@ -277,19 +335,35 @@ class ProgressiveStepper(Stepper):
         return to_uint8(torch.cat(rows, 2))[0]
 
 
-def _generator(settings: dict[str, Any], model: dict[str, Any], key: str) -> ProgressiveGenerator:
-    """A generator of ``model`` (weights and the ``stage`` they were trained at)."""
-    net = ProgressiveGenerator(settings["n_stages"], settings["ngf"], settings["norm"], stage=model["stage"])
+def build_progressive_generator(
+    settings: dict[str, Any], stage: int = 1
+) -> ProgressiveGenerator | ProgressiveResnetGenerator:
+    """The growable generator that ends as ``settings["netG"]``, at ``stage``."""
+    n_stages, ngf, norm = settings["n_stages"], settings["ngf"], settings["norm"]
+    if settings["netG"] in RESNET_BLOCKS:
+        return ProgressiveResnetGenerator(RESNET_BLOCKS[settings["netG"]], n_stages, ngf, norm, stage=stage)
+    return ProgressiveGenerator(n_stages, ngf, norm, stage=stage)
+
+
+def _generator(
+    settings: dict[str, Any], model: dict[str, Any], key: str
+) -> ProgressiveGenerator | ProgressiveResnetGenerator:
+    """A generator of ``model`` (weights, the ``stage`` and fade ``alpha`` they were trained at)."""
+    net = build_progressive_generator(settings, stage=model["stage"])
     net.load_state_dict(model[key])
+    if isinstance(net, ProgressiveResnetGenerator):
+        net.alpha = float(model["alpha"])
     return net
 
 
 class ProgressiveTranslator:
-    """The trained generators: "AB" applies G_AB, "BA" G_BA (inputs: multiples of 2 ** n_stages)."""
+    """The trained generators: "AB" applies G_AB, "BA" G_BA (inputs: multiples of 4 for the ResNet,
+    2 ** n_stages for the U-Net)."""
 
     def __init__(self, model: dict[str, Any], device: str = "cpu") -> None:
         self.device = torch.device(device)
-        self.multiple = 2 ** model["settings"]["n_stages"]
+        settings = model["settings"]
+        self.multiple = 4 if settings["netG"] in RESNET_BLOCKS else 2 ** settings["n_stages"]
         self.nets = {
             direction: _generator(model["settings"], model, key).to(self.device).eval()
             for direction, key in (("AB", "G_AB"), ("BA", "G_BA"))

@@ -12,10 +12,14 @@ is one generator update, then one discriminator update (when the adversarial ter
 losses.csv logs each term already weighted, so the last row is the study's "final loss
 magnitudes" (which term dominates the total).
 
-Cost (2 CPU cores, 64 px, ngf 16, batch 8, bf16): about 0.45 s per step with all six terms, of
-which the perceptual and identity terms take about half: without VGG19's weights both run dlib's
-ResNet at its 150 px input size. It cannot run much smaller (below about 100 px its last stage
-has no pixels left), so the features stay at 150 px; the ablation without them runs at ~0.22 s.
+The feature terms run the network ``feature_net`` names (the study's VGG-19, whose weights must be
+cached: a missing file stops the run, naming it) at the layers the settings name; train.json
+records what ran (``feature_net``, ``feature_layers``, ``identity_net``, ``identity_layer``).
+
+Cost (2 CPU cores, 64 px, ngf 16, batch 8, bf16): about 0.45 s per step with all six terms and
+dlib's ResNet as the substitute feature and identity net, of which those terms take about half:
+dlib's ResNet runs at its 150 px input size (below about 100 px its last stage has no pixels
+left); the ablation without them runs at ~0.22 s.
 """
 
 from __future__ import annotations
@@ -29,10 +33,22 @@ import numpy as np
 import torch
 
 from faceoff.datasets.prepared import PreparedSplit
-from faceoff.faces.features import FEATURE_NETS, build_feature_net
+from faceoff.faces.features import FEATURE_NETS, build_feature_net, layer_names
 from faceoff.faces.heatmaps import STUDY_SIGMA, flip_landmarks, heatmap_image, landmark_heatmaps
 from faceoff.faces.identity_net import IDENTITY_NETS, build_identity_net
-from faceoff.losses.reenact import TERMS, Triplet, adversarial_discriminator, generator_terms
+from faceoff.losses.perceptual import STYLES
+from faceoff.losses.reenact import (
+    IDENTITY_LOSSES,
+    PIXEL_LOSSES,
+    STUDY_IDENTITY_LAYER,
+    STUDY_PERCEPTUAL_LAYERS,
+    STUDY_STYLE_LAYER,
+    TERMS,
+    LossForm,
+    Triplet,
+    adversarial_discriminator,
+    generator_terms,
+)
 from faceoff.nets.init import init_weights
 from faceoff.nets.norm import NORMS
 from faceoff.nets.reenact import SIZE_MULTIPLE, ReenactDiscriminator, ReenactGenerator
@@ -47,7 +63,8 @@ SAMPLE_ROWS = 3
 
 @dataclass(frozen=True)
 class ReenactSettings(BaseSettings):
-    """The study's defaults: 64 px, Adam at 2e-4 (G) and 5e-5 (D), constant rate, its six weights."""
+    """The study's defaults: 64 px, Adam at 2e-4 (G) and 5e-5 (D), constant rate, its six weights and
+    formulas (VGG-19 features; see :mod:`faceoff.losses.reenact` for each switch)."""
 
     model: str = "reenact"
     crop_size: int = 64
@@ -65,8 +82,25 @@ class ReenactSettings(BaseSettings):
     lambda_triple: float = 100.0
     lambda_perceptual: float = 10.0
     lambda_identity: float = 1.0
-    feature_net: str = "auto"  # perceptual features: VGG19 where its weights are cached, else dlib's ResNet
-    identity_net: str = "dlib_resnet"
+    pixel_loss: str = "l2"  # l2 (the study's squared L2) | l1 (pix2pix)
+    feature_net: str = "vgg19"  # the perceptual (and feature identity) terms' network
+    perceptual_layers: tuple[str, ...] = STUDY_PERCEPTUAL_LAYERS  # feature L1 summed over these
+    style: str = "frobenius"  # frobenius (the study's norm of the Gram difference) | gram_mse
+    style_layer: str = STUDY_STYLE_LAYER
+    identity_loss: str = "feature_l1"  # feature_l1 (the study's, at identity_layer) | descriptor
+    identity_layer: str = STUDY_IDENTITY_LAYER  # the study's "relu2_3" does not exist in VGG-19
+    identity_net: str = "dlib_resnet"  # identity_loss: descriptor only
+
+    @property
+    def loss_form(self) -> LossForm:
+        return LossForm(
+            self.pixel_loss,
+            self.style,
+            self.identity_loss,
+            tuple(self.perceptual_layers),
+            self.style_layer,
+            self.identity_layer,
+        )
 
     @property
     def lr_discriminator(self) -> float:
@@ -84,10 +118,28 @@ class ReenactSettings(BaseSettings):
         for term in TERMS:
             if getattr(self, f"lambda_{term}") < 0:
                 raise SettingsError(f"lambda_{term} must be >= 0, got {getattr(self, f'lambda_{term}')}")
-        choices = {"norm": NORMS, "feature_net": FEATURE_NETS, "identity_net": IDENTITY_NETS}
+        choices = {
+            "norm": NORMS,
+            "feature_net": FEATURE_NETS,
+            "identity_net": IDENTITY_NETS,
+            "pixel_loss": PIXEL_LOSSES,
+            "style": STYLES,
+            "identity_loss": IDENTITY_LOSSES,
+        }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise SettingsError(f"{key}={getattr(self, key)!r} is not one of {', '.join(allowed)}")
+        layers = layer_names(self.feature_net)
+        named = {"perceptual_layers": self.perceptual_layers, "style_layer": (self.style_layer,)}
+        if self.identity_loss == "feature_l1":
+            named["identity_layer"] = (self.identity_layer,)
+        for key, values in named.items():
+            wrong = [v for v in values if v not in layers]
+            if wrong or not values:
+                raise SettingsError(
+                    f"{key} {list(values)}: {self.feature_net} has no layers {wrong or '[]'} "
+                    f"(choose from {', '.join(layers)})"
+                )
         if self.crop_size % SIZE_MULTIPLE:
             raise SettingsError(
                 f"crop_size {self.crop_size} is not a multiple of {SIZE_MULTIPLE} (4 downsamplings)"
@@ -147,17 +199,20 @@ class ReenactStepper(Stepper):
         if small:
             raise ValueError(f"crop_size {s.crop_size} is larger than the prepared frames of {small}")
         self.G = self._prepare(init_weights(ReenactGenerator(s.ngf, norm=s.norm)))
-        self.opt_G = make_optimizer("adam", self.G.parameters(), s.lr, s.beta1, self.rt.fused_optimizer)
+        self.opt_G = make_optimizer("adam", self.G.parameters(), s.lr, s.betas, self.rt.fused_optimizer)
         self.D: torch.nn.Module | None = None
         self.opt_D: torch.optim.Optimizer | None = None
         if s.lambda_adv:
             self.D = self._prepare(init_weights(ReenactDiscriminator(s.ndf, s.n_downs_D, norm=s.norm)))
             self.opt_D = make_optimizer(
-                "adam", self.D.parameters(), s.lr_discriminator, s.beta1, self.rt.fused_optimizer
+                "adam", self.D.parameters(), s.lr_discriminator, s.betas, self.rt.fused_optimizer
             )
         # Built after the trained nets, so that whether they exist does not change the initialisation.
-        self.feature_net = build_feature_net(s.feature_net, self.device) if s.lambda_perceptual else None
-        self.identity_net = build_identity_net(s.identity_net, self.device) if s.lambda_identity else None
+        self.form = s.loss_form
+        layers = self.form.feature_layers(bool(s.lambda_perceptual), bool(s.lambda_identity))
+        self.feature_net = build_feature_net(s.feature_net, layers, self.device) if layers else None
+        descriptor = s.lambda_identity and s.identity_loss == "descriptor"
+        self.identity_net = build_identity_net(s.identity_net, self.device) if descriptor else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.rt.grad_scaling)
 
     def _prepare(self, net: torch.nn.Module) -> torch.nn.Module:
@@ -191,7 +246,7 @@ class ReenactStepper(Stepper):
             self.D.requires_grad_(False)
         with self.rt.autocast():
             terms, fake_t = generator_terms(
-                self.G, self.D, batch, s.weights, self.feature_net, self.identity_net
+                self.G, self.D, batch, s.weights, self.feature_net, self.identity_net, self.form
             )
         self.opt_G.zero_grad(set_to_none=True)
         self.scaler.scale(terms["total"]).backward()
@@ -239,9 +294,15 @@ class ReenactStepper(Stepper):
         return np.concatenate(rows, axis=0)
 
     def info(self) -> dict[str, Any]:
+        s, features = self.s, self.feature_net
+        feature_identity = bool(s.lambda_identity) and s.identity_loss == "feature_l1"
+        identity_net = self.identity_net.name if self.identity_net is not None else None
         return {
-            "feature_net": None if self.feature_net is None else self.feature_net.name,
-            "identity_net": None if self.identity_net is None else self.s.identity_net,
+            # The networks that ran (None: their terms are off), for the tables.
+            "feature_net": None if features is None else features.name,
+            "feature_layers": None if features is None else list(features.layers),
+            "identity_net": features.name if feature_identity and features is not None else identity_net,
+            "identity_layer": s.identity_layer if feature_identity else None,
             "n_videos": len(self.videos),
             "n_frames": sum(len(v) for v in self.videos),
         }

@@ -12,7 +12,9 @@ A model module registers one spec on import: its settings dataclass, its
 ``translator(model, device)`` turns a loaded model.pt into an object whose
 ``translate(direction, frames, masks)`` maps uint8 (N, S, S, 3) frames "AB" or "BA";
 ``evaluation`` names the evaluation the model's runs get (``translate`` for :func:`evaluate_pair`,
-``reenact`` for the reenactment evaluation).
+``reenact`` for the reenactment evaluation). A ``run_items`` model trains on the whole dataset yet
+translates between two of its items: its translator is built as ``translator(model, device,
+items)`` with the run's (source, target) items, so the run's pair decides what it renders (SA-GAN).
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ class ModelSpec:
     name: str
     settings: type[BaseSettings]
     stepper: type[Stepper]
-    translator: Callable[[dict[str, Any], str], Any] | None = None
+    translator: Callable[..., Any] | None = None  # (model, device[, items]) -> translator
     data: Literal["pair", "dataset"] = "pair"
     evaluation: str = "translate"
+    run_items: bool = False
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -102,8 +105,9 @@ def train_model(
     return fit(build_stepper(settings, data, pair, seed, device), out_dir, progress, stop_after)
 
 
-def load_translator(model_path: str | Path, device: str = "cpu") -> Any:
-    """The translator of a trained model.pt, whatever model wrote it."""
+def load_translator(model_path: str | Path, device: str = "cpu", items: tuple[str, str] | None = None) -> Any:
+    """The translator of a trained model.pt, whatever model wrote it; ``items`` are the run's
+    (source, target) items, which a ``run_items`` model needs (the others were trained on them)."""
     path = Path(model_path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: trained model not found (run `faceoff train` first)")
@@ -111,4 +115,8 @@ def load_translator(model_path: str | Path, device: str = "cpu") -> Any:
     spec = get_model(model["settings"]["model"])
     if spec.translator is None:
         raise ValueError(f"{path}: model {spec.name!r} does not translate images")
+    if spec.run_items:
+        if items is None:
+            raise ValueError(f"{path}: model {spec.name!r} translates between a run's items: pass them")
+        return spec.translator(model, device, items)
     return spec.translator(model, device)

@@ -1,9 +1,12 @@
-"""How a run uses its hardware: the fast-path switches of :class:`TrainSettings` resolved for a device.
+"""How a run uses its hardware: precision and fast-path switches of TrainSettings resolved for a device.
 
-Each switch changes speed, not the objective, except ``amp`` (lower precision). ``None`` means
-"where it helps", as measured with ``faceoff bench --compare plain,fast``: bf16 autocast on CUDA
-and on CPUs with native bf16 instructions (AVX512-BF16, AMX; 2.1x per step at 128 px on such a
-CPU), float32 elsewhere; channels_last on CUDA only (no gain on CPU).
+Each fast-path switch changes speed, not the objective. ``precision`` changes the numbers, so it
+is a setting of its own: fp32 unless a configuration asks for bf16/fp16, or for ``auto``, which
+picks what helps, as measured with ``faceoff bench --compare plain,fast``: bf16 autocast on CUDA
+GPUs that compute it natively (fp16 with a grad scaler on older ones) and on CPUs with native bf16
+instructions (AVX512-BF16, AMX; 2.1x per step at 128 px on such a CPU), fp32 elsewhere. The
+resolved precision, not the setting, is what train.json, the checkpoint and the tables record and
+what a resume is checked against. channels_last ``None`` means CUDA only (no gain on CPU).
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ import torch
 
 from faceoff.train.settings import BaseSettings
 
-# The fast path's switches; all of them off is the reference implementation's computation.
+# The fast path's switches; all of them off (and precision fp32) is the reference implementation's
+# computation. They change how fast a step runs, not what it computes (up to float rounding).
 FAST_PATH = (
-    "amp",
     "channels_last",
     "batch_passes",
     "data_on_device",
@@ -27,9 +30,8 @@ FAST_PATH = (
     "cudnn_benchmark",
     "compile",
 )
-# Settings that change how fast a step runs, not what it computes (up to float rounding): every
-# switch but amp, which lowers the precision.
-SPEED_KEYS = (*(key for key in FAST_PATH if key != "amp"), "deterministic", "threads")
+SPEED_KEYS = (*FAST_PATH, "deterministic", "threads")
+AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -49,16 +51,9 @@ class Runtime:
     def resolve(cls, s: BaseSettings, device: torch.device | str) -> Runtime:
         device = torch.device(device)
         cuda = device.type == "cuda"
-        amp = (cuda or _cpu_has_bf16()) if s.amp is None else s.amp
-        if not amp:
-            dtype = None
-        elif cuda and not torch.cuda.is_bf16_supported():
-            dtype = torch.float16
-        else:
-            dtype = torch.bfloat16
         return cls(
             device=device,
-            amp_dtype=dtype,
+            amp_dtype=AUTOCAST_DTYPES[resolve_precision(s.precision, device)],
             channels_last=cuda if s.channels_last is None else s.channels_last,
             # Batch norm mixes the samples of a batch: batching passes would change the result.
             batch_passes=s.batch_passes and getattr(s, "norm", "instance") != "batch",
@@ -72,11 +67,11 @@ class Runtime:
 
     @property
     def precision(self) -> str:
-        """``fp32``, or the autocast type ``bf16``/``fp16`` (recorded in train.json)."""
-        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
+        """``fp32``, or the autocast type ``bf16``/``fp16`` (recorded in train.json and the checkpoint)."""
+        return next(name for name, dtype in AUTOCAST_DTYPES.items() if dtype == self.amp_dtype)
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        """The run's autocast context: bf16/fp16 where ``amp`` resolved on, else a no-op."""
+        """The run's autocast context: bf16/fp16 where the precision resolved to one, else a no-op."""
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
 
     @property
@@ -97,6 +92,21 @@ class Runtime:
         torch.use_deterministic_algorithms(self.deterministic)
         torch.backends.cudnn.deterministic = self.deterministic
         torch.backends.cudnn.benchmark = self.cudnn_benchmark
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> str:
+    """``fp32``/``bf16``/``fp16``: an explicit precision as given, ``auto`` what is native on ``device``."""
+    if precision != "auto":
+        return precision
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "bf16" if _cuda_has_bf16(device) else "fp16"
+    return "bf16" if _cpu_has_bf16() else "fp32"
+
+
+def _cuda_has_bf16(device: torch.device) -> bool:
+    """Native bf16 (Ampere, compute capability 8, and later); older GPUs only emulate it, slowly."""
+    return torch.cuda.is_available() and torch.cuda.get_device_capability(device)[0] >= 8
 
 
 def _cpu_has_bf16() -> bool:

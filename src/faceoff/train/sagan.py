@@ -34,11 +34,13 @@ would fight the spectral norm); ``gp_weight: 0`` leaves the spectral norm alone.
 
 Both modes may add StarGAN's reconstruction ``lambda_cycle * |G(G(x, c), y) - x|_1`` (0 by
 default, as in the study), which ties the output to the input face. Optimisation follows SAGAN:
-Adam with betas (0, 0.9) and the two-timescale rates 1e-4 (G) and 4e-4 (D).
+Adam with betas (``beta1: 0``, ``beta2: 0.9``) and the two-timescale rates 1e-4 (G) and 4e-4 (D);
+the betas are also those of WGAN-GP (Gulrajani et al.), so the wgan mode runs at its cited ones.
 
-A trained model translates to any class (:meth:`SAGANTranslator.translate_to`); the pipeline's
-``translate("AB")`` renders the pair's second class and ``"BA"`` its first, from the setting
-``pair`` (e.g. ``[HA, NE]``), which only translation needs.
+A trained model translates to any class (:meth:`SAGANTranslator.translate_to`). The pipeline's
+``translate("AB")`` renders the run's target item and ``"BA"`` its source: the translator is
+built with the run's (source, target) items (``HA2NE-sagan-s0``: HA, NE), so the family's
+``pairs`` alone decide what is rendered and scored; no setting repeats them.
 """
 
 from __future__ import annotations
@@ -78,7 +80,6 @@ class SAGANSettings(BaseSettings):
     batch_size: int = 8
     crop_size: int = 64
     classes: tuple[str, ...] = EXPRESSIONS  # label = position in this list
-    pair: tuple[str, ...] | None = None  # [source, target]: translate "AB" renders target, "BA" source
     ngf: int = 32
     ndf: int = 32
     n_blocks: int = 3  # residual blocks at the generator's bottleneck
@@ -99,10 +100,6 @@ class SAGANSettings(BaseSettings):
                 raise SettingsError(f"{key}={getattr(self, key)!r} is not one of {', '.join(allowed)}")
         if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
             raise SettingsError(f"classes must list at least two distinct items, got {list(self.classes)}")
-        if self.pair is not None and (
-            len(self.pair) != 2 or self.pair[0] == self.pair[1] or not set(self.pair) <= set(self.classes)
-        ):
-            raise SettingsError(f"pair must be two different entries of classes, got {list(self.pair)}")
         for key in ("ngf", "ndf", "n_blocks", "n_downs_D", "n_critic", "lr_D"):
             if getattr(self, key) <= 0:
                 raise SettingsError(f"{key} must be positive, got {getattr(self, key)}")
@@ -285,7 +282,6 @@ class SAGANStepper(Stepper):
     def info(self) -> dict[str, Any]:
         return {
             "classes": list(self.s.classes),
-            "pair": None if self.s.pair is None else list(self.s.pair),
             "train_frames": dict(zip(self.s.classes, self.data.counts, strict=True)),
         }
 
@@ -309,11 +305,22 @@ class SAGANStepper(Stepper):
 
 
 class SAGANTranslator:
-    """The trained generator in eval mode: ``translate_to`` any class, ``translate`` within ``pair``."""
+    """The trained generator in eval mode: ``translate_to`` any class, ``translate`` between the run's
+    ``items`` (source, target), which must be classes of the model."""
 
-    def __init__(self, model: dict[str, Any], device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, model: dict[str, Any], device: str | torch.device = "cpu", items: tuple[str, str] | None = None
+    ) -> None:
         self.settings = SAGANSettings.from_dict(model["settings"])
         self.classes: tuple[str, ...] = tuple(model["classes"])
+        if items is not None and (
+            len(items) != 2 or items[0] == items[1] or not set(items) <= set(self.classes)
+        ):
+            raise SettingsError(
+                f"the run's pair {'2'.join(items)} is not two different SA-GAN classes "
+                f"({', '.join(self.classes)}): change the family's pairs or the variant's classes"
+            )
+        self.items = None if items is None else (str(items[0]), str(items[1]))
         self.device = torch.device(device)
         net = build_generator(self.settings)
         net.load_state_dict(model["G"])
@@ -341,16 +348,16 @@ class SAGANTranslator:
         return out
 
     def translate(self, direction: str, frames: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
-        """ "AB": to ``pair[1]``, "BA": to ``pair[0]``; masks are not used."""
+        """ "AB": to the run's target item, "BA": to its source; masks are not used."""
         if direction not in ("AB", "BA"):
             raise ValueError(f"direction must be 'AB' or 'BA', got {direction!r}")
-        pair = self.settings.pair
-        if pair is None:
-            raise SettingsError(
-                "sagan setting 'pair' is not set: translate('AB'/'BA') needs pair: [source, target] "
-                "(the run's two items); translate_to works without it"
-            )
-        return self.translate_to(frames, pair[1] if direction == "AB" else pair[0])
+        if self.items is None:
+            raise ValueError("translate('AB'/'BA') needs the run's items (load_translator(..., items=...))")
+        return self.translate_to(frames, self.items[1] if direction == "AB" else self.items[0])
 
 
-register_model(ModelSpec("sagan", SAGANSettings, SAGANStepper, translator=SAGANTranslator, data="dataset"))
+register_model(
+    ModelSpec(
+        "sagan", SAGANSettings, SAGANStepper, translator=SAGANTranslator, data="dataset", run_items=True
+    )
+)

@@ -10,16 +10,22 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from faceoff.errors import FaceoffError
 from faceoff.losses import GAN_MODES
+from faceoff.losses.reconstruction import MS_SSIM_MIN_SIZE, SSIM_FORMS
 from faceoff.nets import SIZE_MULTIPLE, min_input_size
 from faceoff.nets.norm import NORMS
 
 OPTIMIZERS = ("adam", "rmsprop")
 LR_POLICIES = ("linear", "plateau")
 IDENTITY_NETS = ("dlib_resnet", "facenet")  # faceoff.faces.identity_net
+# Arithmetic precision of training: fp32 (what the studies ran), autocast to bf16 or fp16 (with a
+# grad scaler), or auto, resolved per device by faceoff.train.runtime (the resolved value is
+# recorded in train.json, the checkpoint and the tables).
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 
-class SettingsError(ValueError):
+class SettingsError(FaceoffError, ValueError):
     """Invalid training settings; the message names the offending key."""
 
 
@@ -37,6 +43,7 @@ class BaseSettings:
     model: str = "cyclegan"
     lr: float = 2e-4
     beta1: float = 0.5
+    beta2: float = 0.999  # Adam's second-moment decay (0.9 for WGAN-GP, as Gulrajani et al. ran it)
     steps: int = 100  # generator steps at constant learning rate
     steps_decay: int = 100  # further steps with the rate decaying linearly to zero
     batch_size: int = 1
@@ -45,9 +52,10 @@ class BaseSettings:
     log_every: int = 50
     checkpoint_every: int = 500
     sample_every: int = 0  # 0: samples only at the end
+    # fp32 by default: lower precision changes the numbers, so it is asked for, never implied.
+    precision: str = "fp32"  # one of PRECISIONS
     # Speed switches, resolved per device by faceoff.train.runtime. None means "where it helps":
-    # amp on CUDA and on CPUs with native bf16, channels_last on CUDA.
-    amp: bool | None = None  # autocast: bf16 where supported, else (older GPUs) fp16 with a grad scaler
+    # channels_last on CUDA.
     channels_last: bool | None = None
     batch_passes: bool = True  # run the identity passes batched with the translations (instance/no norm)
     data_on_device: bool = True  # CUDA: frames kept on the GPU as uint8, crop and flip done there
@@ -81,6 +89,11 @@ class BaseSettings:
     def total_steps(self) -> int:
         return self.steps + self.steps_decay
 
+    @property
+    def betas(self) -> tuple[float, float]:
+        """Adam's ``(beta1, beta2)`` as floats (YAML may give ints)."""
+        return float(self.beta1), float(self.beta2)
+
     def validate(self) -> None:
         for key in ("batch_size", "log_every", "checkpoint_every", "lr", "crop_size"):
             if getattr(self, key) <= 0:
@@ -89,6 +102,8 @@ class BaseSettings:
             raise SettingsError(
                 f"steps ({self.steps}) and steps_decay ({self.steps_decay}) must be >= 0 with a positive sum"
             )
+        if self.precision not in PRECISIONS:
+            raise SettingsError(f"precision={self.precision!r} is not one of {', '.join(PRECISIONS)}")
 
 
 @dataclass(frozen=True)
@@ -110,6 +125,7 @@ class TrainSettings(BaseSettings):
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5  # relative to lambda_cycle, as in CycleGAN
     lambda_ssim: float = 0.0
+    ssim_form: str = "ssim"  # ms_ssim: the face-off study's 5-scale MS-SSIM (crop_size > 160)
     mask_weight: float = 0.0  # cycle L1 weighted by mask_weight * mask + 1
     mask_input: bool = False  # network input multiplied by the face mask (background black)
     train_limit: int | None = None  # train on the first N frames of each train split only (None: all)
@@ -138,10 +154,16 @@ class TrainSettings(BaseSettings):
             "optimizer": OPTIMIZERS,
             "lr_policy": LR_POLICIES,
             "identity_net": IDENTITY_NETS,
+            "ssim_form": SSIM_FORMS,
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise SettingsError(f"{key}={getattr(self, key)!r} is not one of {', '.join(allowed)}")
+        if self.ssim_form == "ms_ssim" and self.lambda_ssim and self.crop_size < MS_SSIM_MIN_SIZE:
+            raise SettingsError(
+                f"ssim_form=ms_ssim needs crop_size >= {MS_SSIM_MIN_SIZE} (5 scales of an 11 px window), "
+                f"got {self.crop_size}: set ssim_form: ssim for small crops"
+            )
         if self.train_limit is not None and self.train_limit < 1:
             raise SettingsError(f"train_limit must be >= 1 or null, got {self.train_limit}")
         if not 0 < self.plateau_factor < 1:

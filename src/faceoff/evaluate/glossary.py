@@ -1,0 +1,93 @@
+"""What each column of a family table means: one glossary per evaluation kind.
+
+A model declares its evaluation kind (:attr:`faceoff.train.registry.ModelSpec.evaluation`); the
+evaluation code of each kind registers the definitions of the metrics it writes. The report
+shows a family the glossary of its own kind. One name means one thing in every kind:
+:func:`register_glossary` refuses a metric whose name another kind already defines differently,
+so a metric that measures something else must be given another name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# metrics.json blocks of other splits, tabulated as <split>_<metric>
+SCORED_SPLITS = {"val": "on the validation split"}
+
+# The columns of every family table besides its metrics (which run, train.json's facts, and the
+# per-variant summary's counts).
+COLUMNS = {
+    "run": "run id: <pair>-<variant>-s<seed>, or <pair>-copy for the copy-input baseline",
+    "pair": "the run's two items, <source>2<target>",
+    "variant": "the family's variant the run trains (copy input: the output is the input, no model)",
+    "seed": "the training seed",
+    "precision": "the arithmetic the run trained in, as resolved on its machine: fp32, or bf16/fp16 "
+    "autocast (train.json; empty for copy input, which trains nothing)",
+    "n_frames": "test frames scored, summed over the directions (or videos) of the evaluation",
+    "steps": "training steps done",
+    "diverged": "training stopped at a non-finite loss",
+    "diverged_step": "the step at which the loss became non-finite",
+    "wall_time_s": "training wall time in seconds",
+    "sec_per_step": "training seconds per step",
+    "runs": "summary: the runs averaged in the row (pairs x seeds)",
+    "pairs": "summary: the distinct pairs among them",
+}
+
+# Where each evaluation kind's glossary is registered (imported on first use).
+_MODULES = {"translate": "faceoff.evaluate.run", "reenact": "faceoff.evaluate.reenact"}
+
+
+@dataclass(frozen=True)
+class Glossary:
+    """The metrics of one evaluation kind; ``intro`` says what they are computed on."""
+
+    kind: str
+    intro: str
+    metrics: Mapping[str, str]
+
+    def columns(self) -> dict[str, str]:
+        """Every column a table of this kind can have: metrics, per-split metrics and :data:`COLUMNS`."""
+        split_columns = {
+            f"{split}_{name}": f"{text}, {where}"
+            for split, where in SCORED_SPLITS.items()
+            for name, text in self.metrics.items()
+        }
+        return {**COLUMNS, **self.metrics, **split_columns}
+
+
+GLOSSARIES: dict[str, Glossary] = {}
+
+
+def register_glossary(glossary: Glossary) -> Glossary:
+    """Register ``glossary`` under its kind, refusing a name that means something else elsewhere."""
+    if glossary.kind in GLOSSARIES and GLOSSARIES[glossary.kind] is not glossary:
+        raise ValueError(f"evaluation kind {glossary.kind!r} has two glossaries")
+    clashes = [name for name in glossary.metrics if name in COLUMNS]
+    for other in GLOSSARIES.values():
+        if other.kind != glossary.kind:
+            clashes += [
+                f"{name} ({other.kind})"
+                for name, text in glossary.metrics.items()
+                if other.metrics.get(name, text) != text
+            ]
+    if clashes:
+        raise ValueError(
+            f"{glossary.kind} metrics {', '.join(clashes)} already mean something else: rename them"
+        )
+    GLOSSARIES[glossary.kind] = glossary
+    return glossary
+
+
+def all_glossaries() -> dict[str, Glossary]:
+    for module in _MODULES.values():
+        importlib.import_module(module)
+    return dict(GLOSSARIES)
+
+
+def get_glossary(kind: str) -> Glossary:
+    glossaries = all_glossaries()
+    if kind not in glossaries:
+        raise ValueError(f"no glossary for evaluation kind {kind!r} (known: {', '.join(sorted(glossaries))})")
+    return glossaries[kind]

@@ -1,0 +1,365 @@
+"""Every step reruns exactly when what it reads changes, in Snakemake and in DVC alike.
+
+What a step reads is declared once, in faceoff.config.provenance. The fast tests keep that
+declaration honest (its code lists are the steps' imports) and dvc.yaml equal to it; the slow
+test edits one key of every parameter block (and one source file) of a built smoke project and
+asks both tools what they would rerun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import fnmatch
+import re
+import shlex
+import subprocess
+from collections.abc import Callable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import pytest
+import yaml
+
+from faceoff.cli import _parser
+from faceoff.config import Run, load_params, provenance, resolve_runs
+
+from .pipeline import BIN, copy_workflow, env, run
+
+PACKAGE = Path(provenance.__file__).resolve().parents[1]
+# The function of faceoff/steps.py that runs each kind of step.
+HANDLERS = {
+    "synth": "synth",
+    "prepare": "prepare",
+    "train": "train",
+    "train_classifier": "train",
+    "evaluate": "evaluate",
+    "evaluate_copy": "evaluate",
+    "table": "table",
+    "figure": "figure",
+    "report": "report",
+}
+
+
+# --- the declared code is the code a step imports -------------------------------------------
+
+
+def _unit(module: str) -> str | None:
+    """The file or folder of src/faceoff a dotted name lives in (None: not the package's)."""
+    parts = module.split(".")
+    if parts[0] != "faceoff":
+        return None
+    if len(parts) == 1:
+        return "__init__.py"
+    if (PACKAGE / parts[1]).is_dir():
+        return parts[1]
+    return f"{parts[1]}.py" if (PACKAGE / f"{parts[1]}.py").is_file() else None
+
+
+def _imports(trees: list[ast.AST]) -> set[str]:
+    """Units named by imports, and by strings naming a faceoff module (importlib registries)."""
+    names: set[str] = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+            elif isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names.add(node.value)
+    return {unit for unit in map(_unit, names) if unit}
+
+
+def _imported_by_step(handler: str) -> set[str]:
+    """What ``python -m faceoff <step>`` runs: the command line, steps.py's module-level imports
+    and those of the handler and the steps.py functions it uses, then everything each package
+    folder imports anywhere (any of its modules may load; a folder is the unit of change).
+
+    Not followed: cli.py's import of faceoff.bench, made only to describe `faceoff bench`'s
+    options; no step calls it.
+    """
+    tree = ast.parse((PACKAGE / "steps.py").read_text())
+    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    used, todo = set(), [handler]
+    while todo:
+        name = todo.pop()
+        if name in used:
+            continue
+        used.add(name)
+        body = list(ast.walk(functions[name]))
+        local = {n.id for n in body if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        todo += [n.id for n in body if isinstance(n, ast.Name) and n.id in functions and n.id not in local]
+    module_level = [node for node in tree.body if not isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+    units = {"__init__.py", "__main__.py", "cli.py", "steps.py"}
+    units |= _imports([*module_level, *(functions[name] for name in used)])
+    seen: set[str] = set()
+    while units - seen:
+        unit = (units - seen).pop()
+        seen.add(unit)
+        if (PACKAGE / unit).is_dir():
+            units |= _folder_imports(unit)
+    return seen
+
+
+@cache
+def _folder_imports(folder: str) -> frozenset[str]:
+    return frozenset(_imports([ast.parse(p.read_text()) for p in (PACKAGE / folder).rglob("*.py")]))
+
+
+@pytest.mark.parametrize("step", provenance.STEPS)
+def test_declared_code_is_what_the_step_imports(step: str) -> None:
+    assert set(provenance.CODE[step]) == _imported_by_step(HANDLERS[step])
+
+
+def test_code_digest_changes_with_a_file_of_the_step_only(tmp_path: Path) -> None:
+    package = tmp_path / "faceoff"
+    for unit in {u for units in provenance.CODE.values() for u in units}:
+        src = PACKAGE / unit
+        dst = package / unit
+        if src.is_dir():
+            dst.mkdir(parents=True)
+            (dst / "__init__.py").write_text(f'"""{unit}"""\n')
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_text(f'"""{unit}"""\n')
+    before = {step: provenance.code_digest(step, package) for step in provenance.STEPS}
+    (package / "evaluate" / "__pycache__").mkdir()
+    (package / "evaluate" / "__pycache__" / "x.pyc").write_bytes(b"\0")  # byte code: not code
+    provenance.code_digest.cache_clear()
+    assert {step: provenance.code_digest(step, package) for step in provenance.STEPS} == before
+    (package / "evaluate" / "metrics.py").write_text("# new\n")
+    provenance.code_digest.cache_clear()
+    after = {step: provenance.code_digest(step, package) for step in provenance.STEPS}
+    provenance.code_digest.cache_clear()
+    changed = {step for step in provenance.STEPS if after[step] != before[step]}
+    assert changed == {step for step, units in provenance.CODE.items() if "evaluate" in units}
+
+
+# --- dvc.yaml says what the provenance says --------------------------------------------------
+
+
+def _job(cmd: str, runs: Mapping[str, Run]) -> tuple[str, dict[str, str]]:
+    """A DVC stage's command as ``"<step> <target>"`` and the job's provenance arguments
+    (``runs``: the configuration's runs by key)."""
+    args, _ = _cli().parse_known_args(shlex.split(cmd)[1:])
+    if args.command == "prepare":
+        return f"prepare {args.dataset}/{args.item}", {"dataset": args.dataset}
+    if args.command in ("train", "evaluate") and args.run:
+        return f"{args.command} {args.run}", {
+            "family": runs[args.run].family,
+            "variant": runs[args.run].variant,
+        }
+    if args.command == "train":
+        return f"train_classifier {args.classifier}", {"family": args.classifier}
+    if args.command == "evaluate":
+        return f"evaluate_copy {args.copy}", {"family": args.copy.split("/")[0]}
+    if args.command in ("table", "figure"):
+        return f"{args.command} {args.family}", {"family": args.family}
+    return args.command, {}
+
+
+@cache
+def _cli() -> argparse.ArgumentParser:
+    return _parser()
+
+
+def _runs(params: Mapping[str, Any]) -> dict[str, Run]:
+    return {run.key: run for run in resolve_runs(params)}
+
+
+def _dvc_project(root: Path, params: Mapping[str, Any]) -> Path:
+    from dvc.repo import Repo
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "dvc.yaml").write_text((PACKAGE.parents[1] / "dvc.yaml").read_text())
+    (root / "params.yaml").write_text(yaml.safe_dump(dict(params), sort_keys=False))
+    Repo.init(str(root), no_scm=True)
+    return root
+
+
+@pytest.mark.parametrize("override", [None, "config/smoke.yaml", "config/demo.yaml"])
+def test_dvc_stages_read_what_provenance_says(override: str | None, tmp_path: Path) -> None:
+    from dvc.repo import Repo
+
+    repo_root = PACKAGE.parents[1]
+    params = load_params([repo_root / "params.yaml", *([repo_root / override] if override else [])])
+    steps, runs = set(), _runs(params)
+    with Repo(str(_dvc_project(tmp_path, params))) as repo:
+        for stage in repo.index.stages:
+            name, job = _job(stage.cmd, runs)
+            step = name.split()[0]
+            steps.add(step)
+            code = sorted(d.def_path for d in stage.deps if d.def_path.startswith("src/faceoff"))
+            assert code == sorted(f"src/faceoff/{unit}" for unit in provenance.CODE[step]), stage.addressing
+            keys = [key for d in stage.deps for key in getattr(d, "params", None) or []]
+            assert keys == provenance.param_keys(params, step, **job), stage.addressing
+    assert steps == set(provenance.STEPS) - {"synth"}  # raw data is an input of DVC's DAG
+
+
+# --- both tools plan exactly the stale jobs ---------------------------------------------------
+
+# Every dataset and family of the smoke configuration, one run each but two for the portrait
+# study (a variant's edit must spare the other run): a full build takes minutes, not ten.
+REDUCED = {
+    "datasets": {"persons": {"items": ["A", "B"]}},
+    "families": {
+        "faceoff": {"pairs": ["A2B"]},
+        "expression": {"run": ["cyclegan"]},
+        "reenact": {"run": ["full"]},
+        "swap": {"run": ["cyclegan"]},
+    },
+}
+
+# One key of every block a step reads: the key, its new value, the jobs that read it.
+ROWS = [
+    *(
+        (f"datasets.{d}.synthetic.seed", 1, (f"synth {d}", f"prepare {d}/*"))
+        for d in ("persons", "portraits", "jaffe", "vw300", "ffpp")
+    ),
+    ("datasets.persons.prepare.smooth", 3, ("prepare persons/*",)),
+    ("datasets.portraits.prepare.seed", 1, ("prepare portraits/*",)),
+    ("datasets.jaffe.prepare.margin", 0.35, ("prepare jaffe/*",)),
+    ("datasets.vw300.prepare.crop_scale", 1.2, ("prepare vw300/*",)),
+    ("datasets.ffpp.prepare.margin", 0.35, ("prepare ffpp/*",)),
+    (
+        "families.faceoff.train.lr",
+        0.0003,
+        ("train faceoff/*", "evaluate faceoff/*", "evaluate_copy faceoff/*"),
+    ),
+    ("families.portrait.variants.lp5_200.train_limit", 5, ("* portrait/*-lp5_200-s0",)),
+    ("families.swap.evaluate.fps", 10, ("evaluate swap/*", "evaluate_copy swap/*")),
+    ("families.portrait.tables.final", ["baseline", "lp5_200"], ("table portrait",)),
+    ("families.portrait.figure_variants", ["lp5_200"], ("figure portrait",)),
+    ("families.reenact.loss_figure", ["full"], ("figure reenact",)),
+    ("families.expression.classifier.steps", 7, ("train_classifier expression",)),
+]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reduced smoke project, built once by Snakemake and recorded by `dvc commit`."""
+    work = copy_workflow(tmp_path_factory.mktemp("rerun"), params_override="config/smoke.yaml")
+    (work / "config/rerun.yaml").write_text(yaml.safe_dump(REDUCED))
+    merged = load_params([work / "params.yaml", work / "config/rerun.yaml"])
+    (work / "params.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
+    run([str(BIN / "dvc"), "init", "--no-scm", "-q"], work)
+    run([str(BIN / "snakemake"), "--cores", "2"], work)
+    run([str(BIN / "dvc"), "commit", "--force", "-q"], work)
+    return work
+
+
+def _planned(dry_run: str) -> set[str]:
+    """``"<step> <target>"`` of each job of a dry run (the same names :func:`_job` gives DVC's)."""
+    jobs: list[tuple[str, dict[str, str]]] = []
+    for line in dry_run.splitlines():
+        if m := re.match(r"(?:local)?rule (\w+):$", line):
+            jobs.append((m.group(1), {}))
+        elif (m := re.match(r"\s+wildcards: (.*)$", line)) and jobs:
+            jobs[-1][1].update(pair.split("=", 1) for pair in m.group(1).split(", "))
+    names = set()
+    for rule, wildcards in jobs:
+        step = f"synth {rule.removeprefix('synth_')}" if rule.startswith("synth_") else rule
+        target = "/".join(
+            wildcards[k] for k in ("dataset", "item", "family", "run", "pair") if k in wildcards
+        )
+        names.add(f"{step} {target}".strip())
+    return names - {"all"}
+
+
+def _dvc_view(work: Path) -> tuple[set[str], nx.DiGraph]:
+    """The stages `dvc status` names, and DVC's DAG (job -> the jobs it reads), as job names."""
+    from dvc.repo import Repo
+
+    runs = _runs(yaml.safe_load((work / "params.yaml").read_text()))
+    with Repo(str(work)) as repo:
+        names = {stage.addressing: _job(stage.cmd, runs)[0] for stage in repo.index.stages}
+        stale = {names[addressing] for addressing in repo.status()}
+        graph = nx.relabel_nodes(repo.index.graph, {s: names[s.addressing] for s in repo.index.graph.nodes})
+    return stale, graph
+
+
+def _plans(work: Path) -> tuple[set[str], set[str], nx.DiGraph]:
+    """Snakemake's planned jobs (`snakemake -n`, run meanwhile), DVC's stale stages and DAG."""
+    proc = subprocess.Popen(
+        [str(BIN / "snakemake"), "-n"],
+        cwd=work,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        stale, graph = _dvc_view(work)
+    finally:
+        out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    return _planned(out), stale, graph
+
+
+def _set(params_text: str, key: str, value: Any) -> str:
+    data = yaml.safe_load(params_text)
+    *path, last = key.split(".")
+    node = data
+    for part in path:
+        node = node[part]
+    assert node.get(last) != value, f"{key} is already {value!r}: the row changes nothing"
+    node[last] = value
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def _expected(
+    reads: Callable[[str], bool], graph: nx.DiGraph, params: Mapping[str, Any]
+) -> tuple[set[str], set[str]]:
+    """(Snakemake's plan, DVC's stale stages) when the jobs for which ``reads`` holds read a
+    change: those jobs and every job downstream of them in DVC's DAG; DVC, which takes raw data
+    as an input, has no synth stages."""
+    universe = set(graph.nodes) | {
+        f"synth {d}" for d, ds in params["datasets"].items() if ds.get("synthetic")
+    }
+    readers = {job for job in universe if reads(job)}
+    assert readers, "no job reads the change"
+    stale = readers & set(graph.nodes)
+    downstream = set().union(*(nx.ancestors(graph, job) for job in stale))
+    return readers | downstream, stale
+
+
+@pytest.mark.slow
+def test_nothing_changed_plans_nothing(built: Path) -> None:
+    planned, stale, _ = _plans(built)
+    assert planned == set() and stale == set()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("key", "value", "direct"), ROWS, ids=[row[0] for row in ROWS])
+def test_a_changed_key_reruns_its_readers_and_downstream(
+    built: Path, key: str, value: Any, direct: tuple[str, ...]
+) -> None:
+    params_file = built / "params.yaml"
+    original = params_file.read_text()
+    params_file.write_text(_set(original, key, value))
+    try:
+        planned, stale, graph = _plans(built)
+    finally:
+        params_file.write_text(original)
+    matches = lambda job: any(fnmatch.fnmatchcase(job, pattern) for pattern in direct)  # noqa: E731
+    want_planned, want_stale = _expected(matches, graph, yaml.safe_load(original))
+    assert stale == want_stale
+    assert planned == want_planned
+
+
+@pytest.mark.slow
+def test_a_changed_source_file_reruns_the_steps_importing_it(built: Path) -> None:
+    source = built / "src/faceoff/evaluate/table.py"
+    original = source.read_bytes()
+    source.write_bytes(original + b"\n# an edit: the code of every step importing faceoff.evaluate\n")
+    try:
+        planned, stale, graph = _plans(built)
+    finally:
+        source.write_bytes(original)
+    importers = {step for step, units in provenance.CODE.items() if "evaluate" in units}
+    params = yaml.safe_load((built / "params.yaml").read_text())
+    want_planned, want_stale = _expected(lambda job: job.split()[0] in importers, graph, params)
+    assert stale == want_stale
+    assert planned == want_planned
