@@ -178,6 +178,17 @@ def test_missing_or_corrupt_model(tmp_path: Path, state: str) -> None:
         )
 
 
+def test_damaged_resume_checkpoint(tmp_path: Path) -> None:
+    _write_prepared(tmp_path, ("A", "B"), size=40)
+    ckpt = tmp_path / "results" / "train" / "faceoff" / "A2B-baseline-s0" / "ckpt" / "last.pt"
+    ckpt.parent.mkdir(parents=True)
+    torch.save({"weights": torch.arange(10_000.0)}, ckpt)
+    ckpt.write_bytes(ckpt.read_bytes()[:20_000])
+    message = _one_error(_faceoff(tmp_path, "train", "--run", "faceoff/A2B-baseline-s0"))
+    assert f"{ckpt}: resume checkpoint cannot be read" in message
+    assert "delete it to train this run from its start" in message
+
+
 @pytest.mark.parametrize("state", ["missing", "corrupt"])
 def test_missing_or_corrupt_train_json(tmp_path: Path, state: str) -> None:
     run = tmp_path / "results" / "train" / "faceoff" / "A2B-baseline-s0"

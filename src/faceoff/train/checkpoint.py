@@ -7,13 +7,20 @@ only continues one of its own precision (:func:`check_precision`).
 from __future__ import annotations
 
 import os
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from faceoff.errors import FaceoffError
 from faceoff.io.atomic import atomic_path
 from faceoff.train.settings import SettingsError
+
+
+class CheckpointError(FaceoffError):
+    """A resume checkpoint that cannot be read (a disk full or a copy cut short)."""
 
 
 class PrecisionMismatchError(SettingsError):
@@ -32,7 +39,12 @@ def load_checkpoint(
     path = Path(path)
     if not path.is_file():
         return None
-    return torch.load(path, map_location=device, weights_only=True)
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(
+            f"{path}: resume checkpoint cannot be read ({exc}); delete it to train this run from its start"
+        ) from exc
 
 
 def check_precision(path: str | os.PathLike[str], recorded: str, current: str, setting: str) -> None:
