@@ -70,7 +70,6 @@ def test_variant_overrides_train_settings(tmp_path: Path) -> None:
     by_variant = {r.variant: r for r in resolve_runs(params) if r.pair == "A2B"}
     assert by_variant["d5"].settings["n_layers_D"] == [5]
     assert by_variant["baseline"].settings["n_layers_D"] == [3]
-    assert by_variant["d5"].settings_hash != by_variant["baseline"].settings_hash
 
 
 def test_every_training_setting_can_be_set_in_params(tmp_path: Path) -> None:

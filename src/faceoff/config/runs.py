@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,12 +65,6 @@ class Run:
     def key(self) -> str:
         """``family/id``: how the command line and the DAG name a run."""
         return f"{self.family}/{self.id}"
-
-    @property
-    def settings_hash(self) -> str:
-        """Hash of the resolved settings: changing one variant's value reruns only its runs."""
-        blob = json.dumps({"settings": self.settings, "seed": self.seed}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def split_pair(pair: str, items: Iterable[str] | None = None) -> tuple[str, str]:
