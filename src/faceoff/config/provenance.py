@@ -67,7 +67,7 @@ def param_keys(
     fam = f"families.{family}"
     keys = {
         # The renderer also draws each family's pairs as ground truth (config.groundtruth_pairs).
-        "synth": [f"datasets.{dataset}"]
+        "synth": [f"datasets.{dataset}.{key}" for key in ("kind", "items", "synthetic")]
         + [
             f"families.{f}.pairs" for f, spec in active_families(params).items() if spec["dataset"] == dataset
         ],
