@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -372,6 +373,31 @@ def test_ablation_without_feature_terms_builds_no_feature_nets(
     assert info["feature_net"] is None and info["identity_net"] is None
     assert all(info["final_losses"][f"G_{t}"] == 0 for t in ("adv", "perceptual", "identity"))
     assert info["final_losses"]["D"] == 0 and info["final_losses"]["G_self"] > 0
+
+
+def test_table_names_the_networks_each_run_trained_with(
+    prepared: dict[str, PreparedSplit], tmp_path: Path
+) -> None:
+    """The substitute network is a column, read from what ran (train.json), not from the params."""
+    from faceoff.evaluate.table import build_table, summary_table
+    from faceoff.io.atomic import write_json
+
+    data = {k: prepared[k] for k in TRAIN}
+    ablation = {"lambda_perceptual": 0, "lambda_identity": 0}
+    metrics, extra = {}, {}
+    for variant, overrides in (("full", {}), ("no_perceptual_identity", ablation)):
+        settings = ReenactSettings.from_dict({**TINY, "steps": 2, "steps_decay": 0, **overrides})
+        run = f"1142124-{variant}-s0"
+        train_model(settings, data, None, tmp_path / run, seed=0, progress=False)
+        metrics[run] = tmp_path / run / "metrics.json"
+        write_json(metrics[run], {"names": {"A": "114", "B": "124"}, "l1_gt": 0.1, "n_frames": 4})
+        info = json.loads((tmp_path / run / "train.json").read_text())
+        extra[run] = {**info, "metric_identity_net": "dlib_resnet", "pair": "1142124", "variant": variant}
+    df = build_table(metrics, extra).set_index("variant")
+    assert df.loc["full", "feature_net"] == df.loc["full", "identity_net"] == "dlib_resnet"
+    assert pd.isna(df.loc["no_perceptual_identity", "feature_net"])
+    assert set(df["metric_identity_net"]) == {"dlib_resnet"}
+    assert summary_table(df.reset_index()).set_index("variant").loc["full", "feature_net"] == "dlib_resnet"
 
 
 # ---------------------------------------------------------------- evaluation and figures

@@ -410,15 +410,18 @@ def _family_rows(params: Params, family: str) -> tuple[dict[str, Path], dict[str
     if not runs:
         raise ConfigError(f"family {family!r} has no runs")
     metrics, extra = {}, {}
+    scored_by = {
+        "metric_identity_net": _family(params, family).get("evaluate", {}).get("identity_net", "dlib_resnet")
+    }
     for run in runs:
         metrics[run.id] = layout.evaluate(family, run.id) / "metrics.json"
         info = _read_output(layout.train(family, run.id) / "train.json", f"faceoff train --run {run.key}")
         _read_output(metrics[run.id], f"faceoff evaluate --run {run.key}")
-        extra[run.id] = {**info, "pair": run.pair, "variant": run.variant, "seed": run.seed}
+        extra[run.id] = {**info, **scored_by, "pair": run.pair, "variant": run.variant, "seed": run.seed}
     for pair in sorted({r.pair for r in runs}):
         metrics[f"{pair}-copy"] = layout.copy_baseline(family, pair) / "metrics.json"
         _read_output(metrics[f"{pair}-copy"], f"faceoff evaluate --copy {family}/{pair}")
-        extra[f"{pair}-copy"] = {"pair": pair, "variant": "copy input"}
+        extra[f"{pair}-copy"] = {**scored_by, "pair": pair, "variant": "copy input"}
     return metrics, extra
 
 

@@ -25,6 +25,11 @@ COLUMNS = {
     "seed": "the training seed",
     "precision": "the arithmetic the run trained in, as resolved on its machine: fp32, or bf16/fp16 "
     "autocast (train.json; empty for copy input, which trains nothing)",
+    "feature_net": "the feature network of the run's perceptual/style losses (train.json): vgg19 as in "
+    "the studies, or a named substitute such as dlib_resnet; empty when no such loss ran",
+    "identity_net": "the identity network of the run's identity loss (train.json); empty when none ran",
+    "metric_identity_net": "the identity network the identity metrics were computed with "
+    "(families.<family>.evaluate.identity_net)",
     "n_frames": "test frames scored, summed over the directions (or videos) of the evaluation",
     "steps": "training steps done",
     "diverged": "training stopped at a non-finite loss",

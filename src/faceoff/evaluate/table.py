@@ -21,6 +21,10 @@ PRECISION = "precision"
 METRICS = {name: text for g in all_glossaries().values() for name, text in g.metrics.items()}
 METRIC_COLUMNS = (*METRICS, *(f"{s}_{k}" for s in SCORED_SPLITS for k in METRICS), "n_frames")
 TRAIN_COLUMNS = ("steps", "diverged", "diverged_step", "wall_time_s", "sec_per_step")
+# The networks behind the numbers: the loss networks a run trained with (train.json: a substitute
+# for the study's VGG19 or FaceNet is another experiment) and the identity network of the metrics.
+# A column appears when some row names one.
+NETWORK_COLUMNS = ("feature_net", "identity_net", "metric_identity_net")
 COPY_VARIANT = "copy input"
 _LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {
     "~": r"\textasciitilde{}",
@@ -56,10 +60,15 @@ def build_table(
         for split in SCORED_SPLITS:
             row |= {f"{split}_{k}": v for k, v in metrics.get(split, {}).items() if k in METRICS}
         row["n_frames"] = metrics.get("n_frames")
-        row |= {k: v for k, v in extra.get(run_id, {}).items() if k in (*ID_COLUMNS[1:], *TRAIN_COLUMNS)}
+        row |= {
+            k: v
+            for k, v in extra.get(run_id, {}).items()
+            if k in (*ID_COLUMNS[1:], *NETWORK_COLUMNS, *TRAIN_COLUMNS)
+        }
         rows.append(row)
     df = pd.DataFrame(rows)
-    df = df[[c for c in (*ID_COLUMNS, PRECISION, *METRIC_COLUMNS, *TRAIN_COLUMNS) if c in df]]
+    networks = [c for c in NETWORK_COLUMNS if c in df and df[c].notna().any()]
+    df = df[[c for c in (*ID_COLUMNS, PRECISION, *networks, *METRIC_COLUMNS, *TRAIN_COLUMNS) if c in df]]
     scored = [c for c in METRIC_COLUMNS if c in df and c != "n_frames"]
     df[scored] = df[scored].astype(float)
     # A metric no row has (no ground truth on real data, no classifier in this family) is no column.
@@ -67,7 +76,8 @@ def build_table(
 
 
 def summary_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean over pairs (and seeds) per variant, best first, with the precisions its runs trained in.
+    """Mean over pairs (and seeds) per variant, best first, with the precisions and networks its
+    runs trained and were scored with.
 
     Ranked by ground-truth L1 (lower is better); data without ground truth (real videos) is
     ranked by identity similarity to the target person instead.
@@ -77,8 +87,8 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     summary = grouped[metrics].mean(numeric_only=True)
     summary.insert(0, "runs", grouped.size())
     summary.insert(1, "pairs", grouped["pair"].nunique())
-    if PRECISION in df:
-        summary.insert(2, PRECISION, grouped[PRECISION].agg(_precisions))
+    for position, column in enumerate(c for c in (PRECISION, *NETWORK_COLUMNS) if c in df):
+        summary.insert(2 + position, column, grouped[column].agg(_distinct))
     if "l1_gt" in summary and summary["l1_gt"].notna().any():
         summary = summary.sort_values("l1_gt", na_position="last")
     elif "identity_sim" in summary:
@@ -86,8 +96,8 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     return summary.reset_index()
 
 
-def _precisions(values: pd.Series) -> str | None:
-    """The distinct precisions of a variant's runs ("bf16, fp32" when machines differed), or None."""
+def _distinct(values: pd.Series) -> str | None:
+    """The distinct values among a variant's runs ("bf16, fp32" when machines differed), or None."""
     return ", ".join(sorted(values.dropna().unique())) or None
 
 
