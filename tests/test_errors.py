@@ -135,24 +135,23 @@ def _frames_folder(tmp_path: Path, n: int = 4) -> Path:
     return folder.parent
 
 
-def test_missing_landmark_weights_stop_prepare(tmp_path: Path) -> None:
+def _prepare_blank_item(tmp_path: Path, landmarks: str) -> tuple[Path, str]:
+    """Prepare item A of blank frames with the dlib detector; its source and the one error message."""
     source = _frames_folder(tmp_path)
-    prepare = {"detector": "dlib", "landmarks": "fan"}
+    prepare = {"detector": "dlib", "landmarks": landmarks}
     override = {"datasets": {"persons": {"source": str(source), "prepare": prepare}}}
-    message = _one_error(
-        _faceoff(tmp_path, "prepare", "--dataset", "persons", "--item", "A", override=override)
-    )
+    proc = _faceoff(tmp_path, "prepare", "--dataset", "persons", "--item", "A", override=override)
+    return source, _one_error(proc)
+
+
+def test_missing_landmark_weights_stop_prepare(tmp_path: Path) -> None:
+    _, message = _prepare_blank_item(tmp_path, "fan")
     assert "FAN landmark weights not found: expected 2DFAN4-" in message
     assert str(tmp_path / "torch_home" / "hub" / "checkpoints") in message and "landmarks: dlib" in message
 
 
 def test_item_without_a_face(tmp_path: Path) -> None:
-    source = _frames_folder(tmp_path)
-    prepare = {"detector": "dlib", "landmarks": "dlib"}
-    override = {"datasets": {"persons": {"source": str(source), "prepare": prepare}}}
-    message = _one_error(
-        _faceoff(tmp_path, "prepare", "--dataset", "persons", "--item", "A", override=override)
-    )
+    source, message = _prepare_blank_item(tmp_path, "dlib")
     assert f"{source / 'A'}: no face found in any of its 4 decoded frames" in message
     assert "item 'A' of datasets.persons cannot be prepared" in message
     assert "datasets.persons.prepare (detector: dlib, landmarks: dlib)" in message
