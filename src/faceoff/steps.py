@@ -276,6 +276,13 @@ def _model_file(path: Path, train_command: str) -> Path:
     return path
 
 
+def _run_model(params: Params, run: Any) -> Path:
+    """A trained run's complete model.pt (else how to train it)."""
+    return _model_file(
+        Layout.of(params).train(run.family, run.id) / "model.pt", f"faceoff train --run {run.key}"
+    )
+
+
 def _read_output(path: Path, remake: str) -> Any:
     """A JSON file a step wrote; missing or unreadable, say which command remakes it."""
     if not path.is_file():
@@ -310,10 +317,7 @@ def evaluate(args: argparse.Namespace, params: Params) -> None:
         run = get_run(params, args.run)
         family, pair, dataset, settings = run.family, run.pair, run.dataset, run.settings
         out = Path(args.out or layout.evaluate(run.family, run.id))
-        model_path = _model_file(
-            layout.train(run.family, run.id) / "model.pt", f"faceoff train --run {run.key}"
-        )
-        model = load_translator(model_path, _device(params), items=run.items)
+        model = load_translator(_run_model(params, run), _device(params), items=run.items)
         crop_key = _crop_key(params, run)
     else:
         family, _, pair = args.copy.partition("/")
@@ -398,9 +402,7 @@ def _translator(params: Params, run: Any) -> Callable[..., np.ndarray]:
     """The trained run's translator, on the CPU (figures translate a few frames)."""
     from faceoff.train import load_translator
 
-    path = _model_file(
-        Layout.of(params).train(run.family, run.id) / "model.pt", f"faceoff train --run {run.key}"
-    )
+    path = _run_model(params, run)
     return load_translator(path, device="cpu", items=run.items).translate
 
 
@@ -530,9 +532,7 @@ def _reenact_figures(params: Params, pair: str, runs: Sequence[Any], folder: Pat
     lm_s, lm_t = test.landmarks[sources], test.landmarks[targets]
     outputs = {}
     for r in runs:
-        model = load_translator(
-            _model_file(layout.train(r.family, r.id) / "model.pt", f"faceoff train --run {r.key}"), "cpu"
-        )
+        model = load_translator(_run_model(params, r), "cpu")
         outputs[r.variant] = model.reenact(test.frames[sources], lm_t)
         reenactment_grid(
             test.frames[sources],
