@@ -58,7 +58,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests
 
 dag: $(STAMP)
-	$(BIN)/snakemake --configfile config/demo.yaml --rulegraph | dot -Tsvg > results/demo-rulegraph.svg
+	$(BIN)/snakemake --configfile config/demo.yaml --rulegraph | dot -Tsvg > docs/rulegraph.svg
 
 clean-demo:
 	rm -rf results/demo

@@ -1,4 +1,4 @@
-"""Real services for the tests: a one-node SLURM cluster on this machine.
+"""Real services for the tests: a one-node SLURM cluster, an HTTP server and an sshd on this machine.
 
 The cluster runs Debian's slurmctld + slurmd with munge, a generated slurm.conf and a fake GPU
 (gres on /dev/null) so that training jobs really request `--gpus`. Snakemake's job-step plugin
@@ -6,19 +6,27 @@ strips SLURM_CONF before its nested `srun`, so the config must sit at the defaul
 /etc/slurm/slurm.conf; we write it there (setting aside a configuration no live cluster serves)
 and restore what was there afterwards.
 
-Locally the tests skip with the reason when SLURM is not installed or we are not root; CI sets
-FACEOFF_REQUIRE_SERVICES=1, which turns that skip into a failure.
+The HTTP server (Python's own http.server) serves a folder read-only: it answers GET and HEAD
+only, as a static web server in front of a published DVC remote does. The sshd runs as the
+current user from a private sshd_config with generated host and client keys, on a free port, so
+the system's SSH configuration is never touched.
+
+Locally the tests skip with the reason when a service is not installed or (SLURM) we are not root;
+CI sets FACEOFF_REQUIRE_SERVICES=1, which turns that skip into a failure.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -155,3 +163,96 @@ def slurm_cluster(state: Path) -> Iterator[str]:
                 path.unlink()
         for path, saved in stale.items():
             saved.replace(path)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextmanager
+def _serving(cmd: list[str], port: int, log: Path, what: str) -> Iterator[None]:
+    """Run a server until the block ends; its log (requests, errors) is written to ``log``."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            _wait(lambda: proc.poll() is None and _listening(port), what)
+        except RuntimeError as err:
+            proc.kill()
+            raise RuntimeError(f"{err}:\n{log.read_text()[-3000:]}") from None
+        try:
+            yield
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+@contextmanager
+def http_server(folder: Path, log: Path) -> Iterator[str]:
+    """Serve ``folder`` read-only over HTTP on localhost; yields its URL. ``log`` gets one line
+    per request (method, path, status)."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(folder)]
+    with _serving(cmd, port, log, "http.server"):
+        yield f"http://127.0.0.1:{port}"
+
+
+@dataclass(frozen=True)
+class SshLogin:
+    """What a client needs to log in: no password, only the generated key."""
+
+    user: str
+    port: int
+    keyfile: Path
+
+    def url(self, path: Path) -> str:
+        return f"ssh://{self.user}@127.0.0.1:{self.port}{path.resolve()}"
+
+
+def _sshd_missing() -> str | None:
+    if not Path("/usr/sbin/sshd").exists() or shutil.which("ssh-keygen") is None:
+        return "OpenSSH is not installed (apt-get install openssh-server openssh-client)"
+    return None
+
+
+@contextmanager
+def ssh_server(state: Path) -> Iterator[SshLogin]:
+    """Start a private sshd on localhost that accepts one generated key for the current user."""
+    missing = _sshd_missing()
+    if missing:
+        require_or_skip(missing)
+    state.mkdir(parents=True, exist_ok=True)
+    host_key, client_key = state / "host_ed25519", state / "client_ed25519"
+    for key in (host_key, client_key):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    authorized = state / "authorized_keys"
+    shutil.copy(client_key.with_suffix(".pub"), authorized)
+    authorized.chmod(0o600)
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
+    port = _free_port()
+    config = state / "sshd_config"
+    config.write_text(
+        f"""Port {port}
+ListenAddress 127.0.0.1
+HostKey {host_key}
+PidFile {state}/sshd.pid
+AuthorizedKeysFile {authorized}
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+Subsystem sftp internal-sftp
+"""
+    )
+    # -D: stay in the foreground (so the test owns the process); -e: log to stderr.
+    with _serving(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], port, state / "sshd.log", "sshd"):
+        yield SshLogin(user=getpass.getuser(), port=port, keyfile=client_key)

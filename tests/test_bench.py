@@ -72,3 +72,22 @@ def test_prepare_bench_reports_fps_and_steps(capsys: pytest.CaptureFixture[str])
     assert {"detect_ms", "decode_ms", "landmarks_ms", "crop_ms", "write_ms"} <= set(header)
     assert [r[0] for r in rows] == ["reference", "fast"] and all(float(r[2]) > 0 for r in rows)
     assert "ratio prepare: fast is" in out
+
+
+def test_apply_bench_reports_both_throughputs_from_one_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """`faceoff bench --apply`: the demo's face-off model applied to a synthetic video at the demo's
+    frame size, per stage, next to the preprocessing of the same video."""
+    assert run_bench(["--apply", "--frames", "12", "--threads", "1", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    header, *rows = table(out)
+    assert header[:3] == ["what", "frames", "fps"]
+    stages = ("decode", "detect", "landmarks", "crop", "translate", "translate_wait", "blend", "encode")
+    assert [f"{k}_ms" for k in stages] == header[3 : 3 + len(stages)]
+    assert [r[0] for r in rows][:2] == ["prepare", "apply_fp32"]
+    for row in rows:
+        assert row[1] == "12" and float(row[2]) > 0
+    apply_row = dict(zip(header, rows[1], strict=True))
+    assert all(float(apply_row[f"{k}_ms"]) > 0 for k in ("decode", "detect", "translate", "blend"))
+    assert "160 px synthetic video" in out and "resnet_6blocks ngf 16" in out
+    ratios = [line for line in out.splitlines() if line.startswith("ratio apply_fp32: ")]
+    assert len(ratios) == 1 and "of the preprocessing throughput" in ratios[0]

@@ -17,6 +17,7 @@ LAYERS = [
     "nets",
     "losses",
     "train",
+    "apply",
     "plots",
     "evaluate",
     "report",

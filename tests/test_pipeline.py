@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +13,13 @@ import pytest
 
 from faceoff.evaluate.glossary import get_glossary
 from faceoff.io.video import read_frames
+from faceoff.report.studies import study
 
 from .pipeline import BIN, copy_workflow, files_under, run, same_losses
 
 pytestmark = pytest.mark.slow
 SMOKE = "results/smoke"
+SIZES = {"faceoff": 128, "swap": 64}  # the raw frames of config/smoke.yaml's persons and ffpp
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +62,15 @@ def test_smoke_dag_builds_everything(smoke: Path) -> None:
         train = json.loads((out / f"train/faceoff/{pair}-baseline-s0/train.json").read_text())
         assert train["steps"] == 10 and train["diverged"] is False
     table = pd.read_csv(out / "tables/faceoff.csv")
-    assert len(table) == 4 and (table["variant"] == "copy input").sum() == 2
+    assert len(table) == 6 and (table["variant"] == "copy input").sum() == 2
+    assert (table["variant"] == "ground-truth paste").sum() == 2 and table["apply_l1_gt"].notna().all()
     summary = pd.read_csv(out / "tables/faceoff/summary.csv")
-    assert sorted(summary["variant"]) == ["baseline", "copy input"] and summary["pairs"].tolist() == [2, 2]
+    assert sorted(summary["variant"]) == ["baseline", "copy input", "ground-truth paste"]
+    assert summary["pairs"].tolist() == [2, 2, 2]
     assert not (out / "tables/faceoff/ssim_w.csv").exists()  # none of the sweep's variants is run
     figures = sorted(p.name for p in (out / "figures/faceoff").glob("*.png"))
     assert figures == ["comparison-A2B.png", "comparison-A2C.png", "losses.png"]
-    for rule in ("prepare", "train", "evaluate", "table", "figure"):
+    for rule in ("prepare", "train", "evaluate", "apply", "table", "figure"):
         assert list((out / "logs" / rule).rglob("*.log")), f"no log for rule {rule}"
 
 
@@ -74,7 +80,14 @@ def test_every_study_builds_its_tables_figures_and_report_section(smoke: Path) -
         "portrait": ["baseline", "copy input", "lp5_200"],
         "expression": ["copy input", "cyclegan", "nst", "sagan", "sagan_wgan"],
         "reenact": ["copy input", "full", "no_consistency", "no_perceptual_identity", "no_pixel"],
-        "swap": ["autoencoder", "copy input", "cyclegan", "cyclegan_idt_plateau", "progressive"],
+        "swap": [
+            "autoencoder",
+            "copy input",
+            "cyclegan",
+            "cyclegan_idt_plateau",
+            "ground-truth paste",
+            "progressive",
+        ],
     }
     report = (out / "report.html").read_text()
     for family, variants in expected.items():
@@ -111,6 +124,45 @@ def test_every_study_builds_its_tables_figures_and_report_section(smoke: Path) -
     assert figures == ["comparison-0712054.png", "losses.png"]
 
 
+def test_apply_scores_every_faceoff_and_swap_run_between_its_references(smoke: Path) -> None:
+    """Each run pasted back into the whole frames of its source's held-out segment: nothing changes
+    outside the blend region, and the ground-truth crop pasted back by the same code is the best
+    of the three (far better than the copied input inside the face). Whether the run beats the
+    copy is the model's business: the smoke's few training steps do not."""
+    out = smoke / SMOKE
+    # config/smoke.yaml's test splits start there; swap's evaluate.max_frames keeps 4 of its 8 frames.
+    held_out = {"faceoff": (30, 39), "swap": (22, 25)}
+    runs = {
+        "faceoff": ["A2B-baseline-s0", "A2C-baseline-s0"],
+        "swap": [
+            f"0712054-{v}-s0" for v in ("autoencoder", "cyclegan", "cyclegan_idt_plateau", "progressive")
+        ],
+    }
+    for family, ids in runs.items():
+        for run_id in ids:
+            folder = out / f"evaluate/{family}/{run_id}"
+            scores = json.loads((folder / "apply_metrics.json").read_text())
+            first, last = held_out[family]
+            assert scores["segment"] == {"first": first, "last": last, "frames": last - first + 1}
+            run, best, copy = scores["run"], scores["groundtruth_paste"], scores["copy_input"]
+            for block in (run, best, copy):
+                assert block["apply_face_found"] == 1 and block["apply_background_l1"] == 0, run_id
+                assert all(np.isfinite(v) for v in block.values()), run_id
+            assert best["apply_l1_gt"] <= run["apply_l1_gt"] and best["apply_l1_gt"] < copy["apply_l1_gt"]
+            assert best["apply_l1_gt_face"] < 0.6 * copy["apply_l1_gt_face"], run_id
+            assert best["apply_ssim_gt_face"] > copy["apply_ssim_gt_face"], run_id
+            frames = list(read_frames(folder / "apply.mp4"))
+            assert len(frames) == last - first + 1 and frames[0].shape == (SIZES[family], SIZES[family], 3)
+            panels = next(read_frames(folder / "apply_side_by_side.mp4"))
+            assert panels.shape == (SIZES[family], 4 * SIZES[family], 3)
+        table = pd.read_csv(out / f"tables/{family}.csv").set_index("run")
+        for pair in {run_id.split("-")[0] for run_id in ids}:
+            best, copy = table.loc[f"{pair}-groundtruth-paste"], table.loc[f"{pair}-copy"]
+            assert best["apply_l1_gt_face"] < 0.6 * copy["apply_l1_gt_face"]
+    report = (out / "report.html").read_text()
+    assert "faceoff/A2B-baseline-s0/apply_side_by_side.mp4" in report
+
+
 def test_dvc_declares_exactly_what_snakemake_builds(smoke: Path, tmp_path: Path) -> None:
     snakemake_files = _snakemake_outputs(smoke)
     dvc_view = copy_workflow(tmp_path / "dvc", params_override="config/smoke.yaml")
@@ -144,9 +196,35 @@ def test_dvc_repro_matches_snakemake(smoke: Path, tmp_path: Path) -> None:
     # for bytes, and the same losses at every logged step (all but the timing column).
     metrics = sorted(p.relative_to(smoke) for p in (smoke / SMOKE / "evaluate").rglob("metrics.json"))
     assert len(metrics) == 4 + 3 + 5 + 5 + 5  # runs and copy baselines of the five studies
-    for rel in metrics:
+    applied = sorted(p.relative_to(smoke) for p in (smoke / SMOKE / "evaluate").rglob("apply_metrics.json"))
+    assert len(applied) == 2 + 4  # the face-off and swap runs pasted back into whole frames
+    for rel in metrics + applied:
         assert (work / rel).read_bytes() == (smoke / rel).read_bytes(), rel
     for rel in sorted(p.relative_to(smoke) for p in (smoke / SMOKE / "train").rglob("losses.csv")):
         pd.testing.assert_frame_equal(*(same_losses(root / rel) for root in (work, smoke)))
     status = run([str(BIN / "dvc"), "status"], work)
     assert "up to date" in status.stdout
+
+
+def test_snakemake_report_holds_every_table_figure_and_video(smoke: Path) -> None:
+    """`snakemake --report`, run where the DAG ran (it reads .snakemake/'s records): every table,
+    figure and video of the smoke run is in the zip, filed under its study, with a caption."""
+    run([str(BIN / "snakemake"), "--configfile", "config/smoke.yaml", "--report", "report.zip"], smoke)
+    patterns = ("tables/**/*.csv", "figures/*/*.png", "evaluate/*/*/*.mp4", "*/*/*/samples.png")
+    made = {str(p.relative_to(smoke)) for pattern in patterns for p in (smoke / SMOKE).glob(pattern)}
+    with zipfile.ZipFile(smoke / "report.zip") as archive:
+        packed = [name for name in archive.namelist() if name.startswith("report/data/raw/")]
+        page = archive.read("report/report.html").decode()
+
+    def data(name: str) -> dict:
+        return json.JSONDecoder().raw_decode(page, re.search(rf"var {name} = (?=\{{)", page).end())[0]
+
+    categories, results = data("categories"), data("results")
+    filed = {path: cat for cat, subs in categories.items() for paths in subs.values() for path in paths}
+    assert set(filed) == made and len(packed) == len(made)
+    assert sorted(name.rsplit("/", 1)[1] for name in packed) == sorted(Path(p).name for p in made)
+    for path, category in filed.items():
+        family = Path(Path(path).parts[3]).stem  # tables/<family>.csv or <step>/<family>/...
+        assert category == study(family).label, path
+        assert "How to read it" in results[path]["caption"], path
+    assert set(categories["000 CycleGAN Face-off"]) == {"tables", "figures", "baseline", "copy input"}

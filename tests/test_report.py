@@ -5,15 +5,19 @@ from __future__ import annotations
 import re
 from html import escape
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import unquote
 
+import jinja2
 import numpy as np
 
+from faceoff.config import load_params
 from faceoff.evaluate import build_table, write_table
 from faceoff.evaluate.glossary import get_glossary
 from faceoff.io.atomic import write_json
 from faceoff.plots import sample_grid, side_by_side_video
-from faceoff.report import write_report
+from faceoff.report.html import write_report
+from faceoff.report.captions import caption, figure_output, run_fields, snakemake_report_files
 
 
 def _metrics(l1: float, copy: bool) -> dict:
@@ -80,6 +84,20 @@ def test_report_links_existing_files(tmp_path: Path) -> None:
     assert "missing: " in page and "gone.png" in page
     assert "<h3>ssim_w</h3>" in page and "<th>lambda_ssim</th>" in page  # the sweep table, inline
     assert "<h4>base</h4><p><code>{&quot;lambda_ssim&quot;: 0.001}</code></p>" in page  # runs by variant
+    # Wide tables scroll inside their box; every figure and video has the caption Snakemake's gives it.
+    assert page.count("<table") == page.count('<div class="scroll"><table')
+    figures = re.findall(r"<figure>.*?</figure>", page, flags=re.S)
+    assert len(figures) == 3 and all(
+        "<figcaption><strong>000 CycleGAN Face-off</strong>" in f for f in figures
+    )
+    assert (
+        caption("losses", "faceoff").html() in page
+        and caption("view", "faceoff", name="ssim_w").html() in page
+    )
+    assert (
+        "<h2>faceoff: 000 CycleGAN Face-off</h2>" in page
+        and "{" not in page.split("<body>")[1].split("<table")[0]
+    )
 
 
 def test_each_family_shows_its_own_glossary(tmp_path: Path) -> None:
@@ -104,3 +122,57 @@ def test_each_family_shows_its_own_glossary(tmp_path: Path) -> None:
         assert escape(own.intro) in html and escape(other.intro) not in html
     assert "<dt>collapse</dt>" in swap and "ssim_input_excess" not in swap
     assert "<dt>ssim_input_excess</dt>" in reenacted and "<dt>collapse</dt>" not in reenacted
+
+
+def _snakemake_caption(files: dict[str, str], file: str, params: dict, **wildcards: str) -> str:
+    """Caption file ``file`` as Snakemake's report renders it (with its Jinja settings)."""
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
+    context = SimpleNamespace(wildcards=SimpleNamespace(**wildcards), config=params)
+    return env.from_string(files[f"captions/{file}"]).render(snakemake=context)
+
+
+def _plain_rst(text: str) -> str:
+    text = "\n".join(line for line in text.splitlines() if not line.startswith(".. "))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def test_snakemake_report_files_are_generated_and_committed() -> None:
+    """workflow/report/ is what faceoff.report.captions writes: rerun it after editing a caption."""
+    folder = Path(__file__).resolve().parents[1] / "workflow" / "report"
+    for name, text in snakemake_report_files().items():
+        assert (folder / name).is_file() and (folder / name).read_text() == text, (
+            f"workflow/report/{name} is stale: run `python -m faceoff.report.captions workflow/report`"
+        )
+
+
+def test_snakemake_captions_say_what_the_html_report_says() -> None:
+    """Each Jinja caption file, rendered for a case of every study and both evaluation kinds, is the
+    caption the HTML report shows for it, and is valid reStructuredText."""
+    from docutils.core import publish_parts
+
+    files = snakemake_report_files()
+    params = load_params([Path("params.yaml"), Path("config/smoke.yaml")])
+    families = {"faceoff": "translate", "portrait": "translate", "reenact": "reenact", "swap": "translate"}
+    run = "0712054-cyclegan_idt_plateau-s0"
+    for family, kind in families.items():
+        cases = [
+            ("table.rst", {}, caption("table", family, kind)),
+            ("run_video.rst", {"run": run}, caption("video", family, kind, **run_fields(run))),
+            ("run_samples.rst", {"run": run}, caption("run_samples", family, kind, **run_fields(run))),
+            ("train_samples.rst", {"run": run}, caption("train_samples", family, kind, **run_fields(run))),
+            ("copy_video.rst", {"pair": "A2B"}, caption("copy_video", family, kind, pair="A2B")),
+            ("apply.rst", {"run": run}, caption("apply", family, kind, **run_fields(run))),
+        ]
+        for name in ("summary", "lambda_p", "ssim_w", "other"):
+            output = "summary" if name == "summary" else "view"
+            cases.append(("table_views.rst", {"name": name}, caption(output, family, kind, name=name)))
+        for name in ("losses", "comparison-A2B", "samples-1142124-no_pixel", "errors-A2B", "loss-terms", "x"):
+            output, fields = figure_output(name)
+            cases.append(("figures.rst", {"name": name}, caption(output, family, kind, name=name, **fields)))
+        for file, wildcards, expected in cases:
+            rendered = _snakemake_caption(files, file, params, family=family, **wildcards)
+            assert _plain_rst(rendered) == _plain_rst(expected.rst()), (file, family, wildcards)
+            publish_parts(rendered, writer="html", settings_overrides={"halt_level": 2, "report_level": 2})
+    assert "section 5.7 (Training Loss Comparison), figure 7" in caption("losses", "faceoff").rst()
+    assert "``driving_nme``" in caption("table", "reenact", "reenact").rst()
+    assert "``collapse``" not in caption("table", "reenact", "reenact").rst()

@@ -37,6 +37,7 @@ HANDLERS = {
     "train_classifier": "train",
     "evaluate": "evaluate",
     "evaluate_copy": "evaluate",
+    "apply": "apply_eval",
     "table": "table",
     "figure": "figure",
     "report": "report",
@@ -151,6 +152,8 @@ def _job(cmd: str, runs: Mapping[str, Run]) -> tuple[str, dict[str, str]]:
             "family": runs[args.run].family,
             "variant": runs[args.run].variant,
         }
+    if args.command == "apply-eval":
+        return f"apply {args.run}", {"family": runs[args.run].family, "variant": runs[args.run].variant}
     if args.command == "train":
         return f"train_classifier {args.classifier}", {"family": args.classifier}
     if args.command == "evaluate":
@@ -229,7 +232,7 @@ ROWS = [
         ("train faceoff/*", "evaluate faceoff/*", "evaluate_copy faceoff/*"),
     ),
     ("families.portrait.variants.lp5_200.train_limit", 5, ("* portrait/*-lp5_200-s0",)),
-    ("families.swap.evaluate.fps", 10, ("evaluate swap/*", "evaluate_copy swap/*")),
+    ("families.swap.evaluate.fps", 10, ("evaluate swap/*", "evaluate_copy swap/*", "apply swap/*")),
     ("families.portrait.tables.final", ["baseline", "lp5_200"], ("table portrait",)),
     ("families.portrait.figure_variants", ["lp5_200"], ("figure portrait",)),
     ("families.reenact.loss_figure", ["full"], ("figure reenact",)),

@@ -1,18 +1,21 @@
 """The two ways results travel: the reviewer's `dvc pull` and the cluster's `dvc commit` + push.
 
-Both end in a fresh clone where `dvc status` is clean, `dvc repro` runs nothing, the tables and
-figures are byte-identical, and Snakemake (after `snakemake --touch`, which puts the pulled
-files' times back in DAG order) plans no job.
+The reviewer pulls from the author's remote as a folder and, as from a published remote, through
+a read-only HTTP server without credentials. Every way ends in a fresh clone where `dvc status`
+is clean, `dvc repro` runs nothing, the tables and figures are byte-identical, and Snakemake
+(after `snakemake --touch`, which puts the pulled files' times back in DAG order) plans no job.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from .pipeline import BIN, copy_workflow, run
+from .services import http_server
 
 pytestmark = pytest.mark.slow
 SMOKE = "results/smoke"
@@ -44,8 +47,12 @@ def _publish(work: Path) -> None:
     run(_dvc("push", "-q"), work)
 
 
-def _check_clone(work: Path, clone_dir: Path) -> str:
+def _check_clone(work: Path, clone_dir: Path, remote_url: str | None = None) -> str:
+    """Clone, pull (from the project's remote, or from ``remote_url`` configured the way a
+    reviewer does: in the clone's local config, no credentials), and check nothing reruns."""
     run(["git", "clone", "-q", str(work), str(clone_dir)], clone_dir.parent)
+    if remote_url:
+        run(_dvc("remote", "add", "--local", "--default", "public", remote_url), clone_dir)
     run(_dvc("pull", "-q"), clone_dir)
     status = run(_dvc("status"), clone_dir).stdout
     assert "Data and pipelines are up to date" in status, status
@@ -72,6 +79,20 @@ def author(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_reviewer_pulls_results_instead_of_retraining(author: Path, tmp_path: Path) -> None:
     _check_clone(author, tmp_path / "reviewer")
+
+
+@pytest.mark.service
+def test_reviewer_pulls_over_read_only_http(author: Path, tmp_path: Path) -> None:
+    """The author's remote published by a web server (GET and HEAD only): a clone pulls through it."""
+    log = tmp_path / "http.log"
+    with http_server(author.parent / "remote", log) as url:
+        _check_clone(author, tmp_path / "reviewer", remote_url=url)
+    requests = re.findall(r'"(\w+) (\S+) HTTP/[\d.]+" (\d+)', log.read_text())
+    assert {method for method, _, _ in requests} <= {"GET", "HEAD"}, requests
+    fetched = {path for method, path, status in requests if method == "GET" and status == "200"}
+    cached = {p for p in (author.parent / "remote").rglob("*") if p.is_file()}
+    # Every object of the remote came over HTTP (the clone's own default remote was not used).
+    assert {"/" + str(p.relative_to(author.parent / "remote")) for p in cached} <= fetched
 
 
 def test_experiment_reruns_only_what_a_parameter_touches(author: Path) -> None:

@@ -49,8 +49,8 @@ def _profile_cmd(*extra: str) -> list[str]:
     """The literal `snakemake --profile slurm`, plus the local cluster's overrides.
 
     The test node has 2 CPUs, so the profile's multi-core jobs get one thread each (threads
-    set --cpus-per-task); accounting is off here, so job states come from squeue. The profile's
-    resources (the training rule's GPU) are left as they are.
+    set --cpus-per-task) and a group job at most 2; accounting is off here, so job states come
+    from squeue. The profile's resources (the training rule's GPU) and groups are left as they are.
     """
     return [
         str(BIN / "snakemake"),
@@ -63,6 +63,8 @@ def _profile_cmd(*extra: str) -> list[str]:
         "--set-threads",
         "train=1",
         "evaluate=1",
+        "--cores",
+        "2",
         "--slurm-status-command",
         "squeue",
         "--slurm-init-seconds-before-status-checks",
@@ -74,12 +76,33 @@ def _job_ids(output: str) -> list[str]:
     return re.findall(r"submitted with SLURM jobid (\d+)", output)
 
 
+def _submitted(output: str) -> list[str]:
+    """What each submission ran, from its SLURM log folder: ``rule_<rule>/`` or
+    ``group_<group>_<its rules>/``, read as ``rule_<rule>`` or ``group_<group>``."""
+    return re.findall(
+        r"submitted with SLURM jobid \d+ \(log: \S*slurm_logs/(rule_\w+(?=/)|group_[^_/]+)", output
+    )
+
+
+def _ungrouped_profile(work: Path) -> str:
+    """The profile without its groups: one submission per job, as before grouping."""
+    profile = yaml.safe_load((work / "slurm/config.yaml").read_text())
+    del profile["groups"]
+    (work / "slurm-ungrouped").mkdir()
+    (work / "slurm-ungrouped/config.yaml").write_text(yaml.safe_dump(profile))
+    return "slurm-ungrouped"
+
+
 def test_smoke_dag_runs_as_slurm_jobs(partition: str, tmp_path: Path) -> None:
     work = copy_workflow(tmp_path / "slurm")
     proc = run(_profile_cmd(), work)
     ids = _job_ids(proc.stdout + proc.stderr)
-    # synth 1 + prepare 3 + train 2 + evaluate 2 + copy baselines 2; table/figure/report are local
-    assert len(ids) == 10, proc.stderr[-3000:]
+    # synth 1 + prepare 3 + train 2 + one group job for the 2 evaluations, the 2 copy baselines,
+    # the 2 applied videos, the table and the figure; the report is local
+    assert sorted(_submitted(proc.stdout + proc.stderr)) == sorted(
+        ["rule_synth_persons", *["rule_prepare"] * 3, *["rule_train"] * 2, "group_short"]
+    ), proc.stderr[-3000:]
+    assert len(ids) == 7
     states = {}
     for job_id in ids:
         info = subprocess.run(
@@ -100,6 +123,21 @@ def test_smoke_dag_runs_as_slurm_jobs(partition: str, tmp_path: Path) -> None:
     for path in losses:
         pd.testing.assert_frame_equal(same_losses(work / path.relative_to(local)), same_losses(path))
     assert (work / SMOKE / "tables/faceoff.csv").read_text() != ""
+
+    # Before grouping: the same short steps, rerun with the profile less its groups, take one
+    # submission each; the results do not depend on how they were submitted.
+    grouped_table = (work / SMOKE / "tables/faceoff.csv").read_bytes()
+    short = ["evaluate", "evaluate_copy", "apply", "table", "figure"]
+    cmd = _profile_cmd("--forcerun", *short)
+    ungrouped = run([*cmd[:2], _ungrouped_profile(work), *cmd[3:]], work)
+    submitted = _submitted(ungrouped.stdout + ungrouped.stderr)
+    assert sorted(submitted) == sorted(
+        ["rule_evaluate"] * 2
+        + ["rule_evaluate_copy"] * 2
+        + ["rule_apply"] * 2
+        + ["rule_table", "rule_figure"]
+    )
+    assert (work / SMOKE / "tables/faceoff.csv").read_bytes() == grouped_table
 
 
 def test_failed_job_is_retried_reported_and_the_rest_continues(partition: str, tmp_path: Path) -> None:
@@ -124,8 +162,10 @@ def test_failed_job_is_retried_reported_and_the_rest_continues(partition: str, t
     assert out.count("rule_train/faceoff_A2B-broken-s0") >= 2 and "Trying to restart job" in out  # retries: 1
     train_log = (work / SMOKE / "logs/train/faceoff/A2B-broken-s0.log").read_text()
     assert "families.faceoff.variants.broken.crop_size = 48 is larger than the frames in" in train_log
-    # --keep-going (from the profile): the healthy run was still trained and evaluated.
-    assert (work / SMOKE / "evaluate/faceoff/A2B-baseline-s0/metrics.json").is_file()
+    # --keep-going (from the profile): the healthy run was still trained. Its evaluation waits
+    # with the rest of the family's short steps in their group job, which needs every run.
+    assert (work / SMOKE / "train/faceoff/A2B-baseline-s0/model.pt").is_file()
+    assert "group_short" not in out
 
 
 def test_killed_workflow_resumes_on_resubmission(partition: str, tmp_path: Path) -> None:

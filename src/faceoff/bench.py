@@ -13,6 +13,12 @@ reference implementation's computation), ``fast`` (the default switches, ``preci
 
 Preprocessing (``--what prepare``): frames per second of decode + detect + landmarks + crop +
 write on a synthetic 256 px talking-head video, with the per-step breakdown of report.json.
+
+Apply (``--apply``): ``faceoff apply``'s frames per second (decode, detect, landmarks, crop,
+translate, blend, encode) on a synthetic talking-head video at the demo's frame size, with the
+demo's face-off generator (freshly initialised: speed does not depend on the weights) and the
+persons dataset's prepare settings (``-c`` files, default params.yaml + config/demo.yaml), next
+to the preprocessing throughput of the same video, from one run.
 """
 
 from __future__ import annotations
@@ -50,10 +56,11 @@ PREPARE_PRESETS: dict[str, dict[str, Any]] = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--what", choices=["train", "prepare"], default="train")
+    parser.add_argument("--what", choices=["train", "prepare", "apply"], default="train")
     parser.add_argument(
         "--prepare", dest="what", action="store_const", const="prepare", help="= --what prepare"
     )
+    parser.add_argument("--apply", dest="what", action="store_const", const="apply", help="= --what apply")
     parser.add_argument("--families", type=_names, help="model families (default: every registered one)")
     parser.add_argument("--sizes", type=_ints, default=[64, 128, 256], help="crop sizes (default 64,128,256)")
     parser.add_argument("--ngf", type=int, default=64)
@@ -76,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     if args.what == "prepare":
         _bench_prepare(args)
+    elif args.what == "apply":
+        _bench_apply(args, device)
     else:
         _bench_train(args, torch.device(device))
     return 0
@@ -312,6 +321,80 @@ def _bench_prepare(args: argparse.Namespace) -> None:
     first = names[0]
     for name in names[1:]:
         print(f"ratio prepare: {name} is {fps_of[name] / fps_of[first]:.2f}x as fast as {first}")
+
+
+# ---------------------------------------------------------------- apply
+
+APPLY_STAGES = ("decode", "detect", "landmarks", "crop", "translate", "blend", "encode")
+APPLY_CONFIG = ["params.yaml", "config/demo.yaml"]
+
+
+def _bench_apply(args: argparse.Namespace, device: str) -> None:
+    """Preprocess, then apply, the same synthetic video; both in frames per second of work."""
+    from faceoff.apply import ApplyOptions
+    from faceoff.apply.run import ApplySummary, apply_media, translator
+    from faceoff.config import load_params
+    from faceoff.nets import build_generator
+    from faceoff.prepare import prepare_person
+    from faceoff.synth import write_person_videos
+    from faceoff.train.registry import settings_from_dict
+    from faceoff.train.runtime import resolve_precision
+    from faceoff.train.translator import Translator
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    files = getattr(args, "config", None) or APPLY_CONFIG
+    params = load_params(files)
+    dataset = params["datasets"]["persons"]
+    frame_size = int(dataset.get("synthetic", {}).get("size", 160))
+    settings = settings_from_dict(params["families"]["faceoff"]["train"]).to_dict()
+    net = build_generator(settings["netG"], settings["ngf"], settings["norm"]).state_dict()
+    model = Translator(settings, {"G_AB": net, "G_BA": net}, device)
+    test = max(1, args.frames // 10)
+    prepare = {**dataset.get("prepare", {}), "split": {"train": args.frames - test, "test": test}}
+    options = ApplyOptions.from_prepare(prepare, settings["crop_size"])
+    with tempfile.TemporaryDirectory(prefix="faceoff-bench-") as tmp:
+        folder = Path(tmp)
+        write_person_videos(folder, ["A"], n_frames=args.frames, size=frame_size)
+        video = folder / "A.mp4"
+        prepare_person(video, "A", folder / "warm", prepare, progress=False)  # imports, weights
+        report = prepare_person(video, "A", folder / "prepared", prepare, progress=False)
+        summaries = {}
+        for precision in dict.fromkeys(["fp32", resolve_precision("auto", device)]):  # bf16 where native
+            summary = ApplySummary(str(video), str(folder / "out.mp4"), "video", "bench", "A2B")
+            translate = translator(model, "AB", settings["crop_size"], precision, device)
+            summaries[precision] = apply_media(video, folder / "out.mp4", translate, options, summary, False)
+    shown = {k: v for k, v in options.__dict__.items() if k in ("size", "crop_size", "detector", "landmarks")}
+    print(
+        f"# {args.frames} frames of {frame_size} px synthetic video ({', '.join(files)}: datasets.persons, "
+        f"families.faceoff.train: {settings['netG']} ngf {settings['ngf']}), device {device}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
+    print(f"# apply options: {shown}, detect_every {options.detect_every}, smooth {options.smooth}")
+    print("# fps: frames per wall second without model loading; <stage>_ms: wall ms per frame")
+    print("# apply translates on a second thread: translate_ms is that thread's time, translate_wait_ms")
+    print("# the time the main thread waited for it; precision: the translator's arithmetic")
+    timing = report["timing_s"]
+    prepare_fps = report["frames_decoded"] / (timing["total"] - timing.get("load_models", 0.0))
+    stages = [*APPLY_STAGES, *sorted(set(timing) - {"total", "load_models", *APPLY_STAGES})]
+    stages.insert(stages.index("translate") + 1, "translate_wait")
+    per_frame = {"prepare": (report["frames_decoded"], prepare_fps, timing)}
+    for precision, summary in summaries.items():
+        work = summary.total_s - summary.seconds.get("load_models", 0.0)
+        per_frame[f"apply_{precision}"] = (summary.frames, summary.frames / work, summary.seconds)
+    rows = [
+        (
+            name,
+            str(frames),
+            f"{fps:.1f}",
+            *(f"{1000 * seconds[k] / frames:.1f}" if k in seconds else "-" for k in stages),
+        )
+        for name, (frames, fps, seconds) in per_frame.items()
+    ]
+    _print_table(("what", "frames", "fps", *(f"{k}_ms" for k in stages)), rows)
+    for name, (_, fps, _) in per_frame.items():
+        if name != "prepare":
+            print(f"ratio {name}: {fps / prepare_fps:.2f} of the preprocessing throughput (target >= 0.5)")
 
 
 # ---------------------------------------------------------------- helpers

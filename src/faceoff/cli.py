@@ -20,6 +20,7 @@ from pathlib import Path
 
 from faceoff import __version__
 from faceoff.errors import FaceoffError
+from faceoff.io.progress import bars_and_logging
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,6 +79,37 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("report", help="the HTML report of every family")
 
+    p = sub.add_parser("apply", help="face-off a video, an image or a folder of images with a trained run")
+    p.add_argument("--run", required=True, metavar="FAMILY/RUN")
+    p.add_argument("input", type=Path, help="video (mp4, avi, mov, mkv), image, or folder of images")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the same kind as INPUT")
+    p.add_argument("--direction", choices=["A2B", "B2A"], default="A2B")
+    p.add_argument("--side-by-side", action="store_true", help="input and output next to each other")
+    p.add_argument("--all-faces", action="store_true", help="every face, not only the tracked main face")
+    p.add_argument("--driver", type=Path, metavar="VIDEO", help="reenactment: expression and pose")
+    p.add_argument("--blend", choices=["feather", "seamless"], help="default: feather")
+    p.add_argument("--color-match", choices=["none", "ring"], help="ring: remove a colour cast")
+    p.add_argument("--detector", choices=["mtcnn", "dlib"], help="instead of the run's detector")
+    p.add_argument("--landmarks", choices=["dlib", "fan"], help="instead of the run's")
+    p.add_argument("--batch-size", type=int, help="faces per translator call (default 8)")
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "fp16", "auto"],
+        default="fp32",
+        help="translation arithmetic (auto: bf16 where native; changes the pixels)",
+    )
+    p.add_argument("--summary", type=Path, help="also write the summary as JSON here")
+    p.add_argument("--threads", type=int, default=0)
+
+    p = sub.add_parser(
+        "apply-eval",
+        help="apply a face-off or swap run to its source's held-out video frames and score them against "
+        "the truth, with the ground-truth paste and the copied input as references (a DAG step)",
+    )
+    p.add_argument("--run", required=True, metavar="FAMILY/RUN")
+    p.add_argument("--out", type=Path, help="default: the run's evaluate folder")
+    p.add_argument("--threads", type=int, default=0)
+
     p = sub.add_parser("config", help="print the merged parameters, the runs or missing datasets")
     p.add_argument("what", choices=["show", "runs", "check"])
 
@@ -101,7 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        return _run(args)
+        with bars_and_logging():
+            return _run(args)
     except FaceoffError as exc:
         if args.debug:
             raise

@@ -24,6 +24,7 @@ from faceoff.config import (
     ConfigError,
     Layout,
     active_families,
+    applied_runs,
     get_run,
     groundtruth_pairs,
     resolve_runs,
@@ -32,6 +33,7 @@ from faceoff.config import (
 from faceoff.datasets.prepared import PreparedSplit, load_split
 from faceoff.errors import FaceoffError
 from faceoff.io.atomic import atomic_dir, read_json, write_json
+from faceoff.io.progress import progress_bar
 from faceoff.prepare import PrepareError
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,8 @@ def dispatch(args: argparse.Namespace, params: Params) -> int:
         "figure": figure,
         "report": report,
         "config": show_config,
+        "apply": apply,
+        "apply-eval": apply_eval,
     }
     handlers[args.command](args, params)
     return 0
@@ -428,17 +432,22 @@ def _family_rows(params: Params, family: str) -> tuple[dict[str, Path], dict[str
 
 
 def table(args: argparse.Namespace, params: Params) -> None:
-    """The family table (one row per run plus the copy-input rows), its per-variant summary and
+    """The family table (one row per run plus the copy-input rows; the runs pasted back into whole
+    frames add their apply columns and ground-truth-paste rows), its per-variant summary and
     the family's extra tables (``families.<family>.tables``: name -> variants), each in CSV,
     Markdown and LaTeX. An extra table lists the variants that were run; none run, none written.
     """
     from faceoff.config.layout import TABLE_FORMATS
-    from faceoff.evaluate.table import build_table, summary_table, variant_table, write_table
+    from faceoff.evaluate.table import add_apply, build_table, summary_table, variant_table, write_table
     from faceoff.io.atomic import atomic_dir
 
     metrics, extra = _family_rows(params, args.family)
-    df = build_table(metrics, extra)
     layout = Layout.of(params)
+    applied = {}  # the face-off and swap runs pasted back into whole frames
+    for run in applied_runs(params, args.family):
+        applied[run.id] = layout.evaluate(args.family, run.id) / "apply_metrics.json"
+        _read_output(applied[run.id], f"faceoff apply-eval --run {run.key}")
+    df = add_apply(build_table(metrics, extra), applied)
     write_table(df, *layout.tables(args.family))
     views = {"summary": summary_table(df)}
     settings = {run.variant: run.settings for run in resolve_runs(params, args.family)}
@@ -497,9 +506,8 @@ def figure(args: argparse.Namespace, params: Params) -> None:
                 frames = test_a.frames[picks]
                 target = translators[0].items[1]
                 outputs = {"ground truth": test_a.gt[target][picks]} if target in test_a.gt else {}
-                outputs |= {
-                    r.variant: _translator(params, r)("AB", frames, test_a.masks[picks]) for r in translators
-                }
+                bar = progress_bar(translators, desc=f"figure {args.family}: translate {pair}", unit="run")
+                outputs |= {r.variant: _translator(params, r)("AB", frames, test_a.masks[picks]) for r in bar}
                 comparison_figure([(pair, frames, outputs)], folder / f"comparison-{pair}.png")
             reenactors = [r for r in pair_runs if kinds[r.id] == "reenact"]
             if reenactors:
@@ -531,7 +539,7 @@ def _reenact_figures(params: Params, pair: str, runs: Sequence[Any], folder: Pat
     targets = np.minimum(sources + n // 2, n - 1)
     lm_s, lm_t = test.landmarks[sources], test.landmarks[targets]
     outputs = {}
-    for r in runs:
+    for r in progress_bar(runs, desc=f"figure {runs[0].family}: reenact {pair}", unit="run"):
         model = load_translator(_run_model(params, r), "cpu")
         outputs[r.variant] = model.reenact(test.frames[sources], lm_t)
         reenactment_grid(
@@ -551,13 +559,14 @@ def _reenact_figures(params: Params, pair: str, runs: Sequence[Any], folder: Pat
 
 def report(args: argparse.Namespace, params: Params) -> None:
     """The HTML report of every family."""
-    from faceoff.report import write_report
+    from faceoff.report.html import write_report
     from faceoff.train import get_model
 
     layout = Layout.of(params)
     sections = []
     for family in active_families(params):
         runs = resolve_runs(params, family)
+        applied = applied_runs(params, family)
         fam_train = params["families"][family]["train"]  # its model's evaluation kind: the glossary
         sections.append(
             {
@@ -573,6 +582,9 @@ def report(args: argparse.Namespace, params: Params) -> None:
                         "variant": r.variant,
                         "video": layout.evaluate(family, r.id) / "faceoff.mp4",
                         "samples": layout.evaluate(family, r.id) / "samples.png",
+                        "apply_side_by_side": layout.evaluate(family, r.id) / "apply_side_by_side.mp4"
+                        if r in applied
+                        else None,
                         "params": dict(r.settings),
                     }
                     for r in runs
@@ -580,6 +592,89 @@ def report(args: argparse.Namespace, params: Params) -> None:
             }
         )
     write_report(layout.report, title=f"faceoff report: {layout.root}", sections=sections)
+
+
+def apply(args: argparse.Namespace, params: Params) -> None:
+    """Face-off a video, an image or a folder of images with a trained run (faceoff.apply)."""
+    from faceoff.apply import apply_run
+
+    _set_threads(args.threads)
+    overrides = {
+        "blend": args.blend,
+        "color_match": args.color_match,
+        "detector": args.detector,
+        "landmarks": args.landmarks,
+        "batch_size": args.batch_size,
+    }
+    summary = apply_run(
+        params,
+        args.run,
+        args.input,
+        args.output,
+        direction=args.direction,
+        side_by_side=args.side_by_side,
+        all_faces=args.all_faces,
+        driver=args.driver,
+        overrides={k: v for k, v in overrides.items() if v is not None},
+        device=_device(params),
+        precision=args.precision,
+    )
+    if args.summary:
+        write_json(args.summary, summary.to_dict())
+
+
+def apply_eval(args: argparse.Namespace, params: Params) -> None:
+    """Apply a face-off or swap run, as `faceoff apply` does, to the held-out (test) segment of its
+    source person's raw video and score the whole frames against the truth, with the ground-truth
+    paste and the copied input as references (faceoff.evaluate.apply_run)."""
+    from faceoff.apply import ApplyOptions, annotation_lookup, apply_frames, cut
+    from faceoff.apply.run import load_run_model, translator
+    from faceoff.datasets.registry import get_kind
+    from faceoff.evaluate.apply_run import REFERENCES, evaluate_apply, read_segment
+    from faceoff.io.video import probe_fps
+
+    _set_threads(args.threads)
+    run = get_run(params, args.run)
+    source, target = run.items
+    ds = _dataset(params, run.dataset)
+    layout = Layout.of(params)
+    remake = f"faceoff prepare --dataset {run.dataset} --item {source}"
+    report = _read_output(layout.prepared(run.dataset, source) / "report.json", remake)
+    settings = report["settings"]
+    device = _device(params)
+    model, trained = load_run_model(_run_model(params, run), run.key, device, run.items)
+    crop = int(trained.get("crop_size", run.settings.get("crop_size", settings["size"])))
+    options = ApplyOptions.from_prepare(settings, crop)
+    kind, root = get_kind(ds["kind"]), Path(ds["source"])
+    video = kind.item_inputs(root, source, ds.get("prepare"))[0]
+    truth = kind.groundtruth(root, source, [target], ds.get("prepare")).get(target)
+    landmarks = None
+    if "annotations" in (options.detector, options.landmarks):  # beside the video, as prepare reads them
+        landmarks = annotation_lookup(video.parent / f"{source}.landmarks.npy")
+    held_out = report["split"].get("index_range", {}).get("test")
+    if held_out is None:
+        raise StepError(
+            f"{layout.prepared(run.dataset, source)}: no held-out frame range: run `{remake}` again"
+        )
+    first, last = held_out
+    max_frames = _family(params, run.family).get("evaluate", {}).get("max_frames", 200)
+    try:
+        segment = read_segment(video, first, last, settings.get("fps"), truth, landmarks, max_frames)
+    except ValueError as exc:  # raw data that changed since it was prepared
+        raise StepError(
+            f"{exc}: the raw data no longer matches its prepared item; run `{remake}` again"
+        ) from exc
+    metrics = evaluate_apply(
+        translator(model, "AB", crop, device=device),  # fp32, as `faceoff apply` by default
+        lambda frames, translate: apply_frames(frames, translate, options, segment.landmarks),
+        cut,
+        segment,
+        Path(args.out or layout.evaluate(run.family, run.id)),
+        names=run.items,
+        fps=settings.get("fps") or (probe_fps(video) if video.is_file() else 25.0),
+    )
+    scored = {k: v.get("apply_l1_gt") for k, v in metrics.items() if k in ("run", *REFERENCES)}
+    log.info("applied %s to %s frames %s: apply_l1_gt %s", run.key, source, metrics["segment"], scored)
 
 
 def show_config(args: argparse.Namespace, params: Params) -> None:

@@ -12,6 +12,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from faceoff.config import (
     ConfigError,
     active_families,
+    applied_runs,
     Layout,
     get_run,
     resolve_runs,
@@ -147,12 +148,25 @@ def copy_items(wildcards):
     return [prepared_dir(dataset, item) for item in items] + family_classifier(wildcards)
 
 
+def apply_inputs(wildcards):
+    """The run's model, its source's prepared item (report.json: the held-out segment, the crop
+    settings) and raw video (for synthetic data the rendered folder, ground truth included)."""
+    run = run_of(wildcards)
+    source = run.items[0]
+    return item_inputs(config, run.dataset, source) + [
+        prepared_dir(run.dataset, source),
+        f"{OUT}/train/{run.family}/{run.id}/model.pt",
+    ]
+
+
 def family_metrics(wildcards):
     runs = family_runs(wildcards.family)
     pairs = sorted({r.pair for r in runs})
     files = [f"{OUT}/evaluate/{r.family}/{r.id}/{name}" for r in runs for name in ("metrics.json",)]
     files += [f"{OUT}/train/{r.family}/{r.id}/train.json" for r in runs]
     files += [f"{OUT}/evaluate/{wildcards.family}/{p}-copy/metrics.json" for p in pairs]
+    applied = applied_runs(config, wildcards.family)
+    files += [f"{OUT}/evaluate/{r.family}/{r.id}/apply_metrics.json" for r in applied]
     return files
 
 
@@ -170,4 +184,21 @@ def report_inputs(wildcards):
         files += [str(LAYOUT.table_folder(family)), str(LAYOUT.figures(family))]
         runs = family_runs(family)
         files += [f"{OUT}/evaluate/{r.family}/{r.id}/faceoff.mp4" for r in runs]
+        files += [
+            f"{OUT}/evaluate/{r.family}/{r.id}/{name}"
+            for r in applied_runs(config, family)
+            for name in ("apply.mp4", "apply_side_by_side.mp4")
+        ]
     return files
+
+
+# Snakemake's report (`snakemake --report report.zip`): a category per study, a subcategory per
+# variant; captions are workflow/report/captions/*.rst (written by faceoff.report.captions).
+def report_study(wildcards):
+    from faceoff.report.studies import study
+
+    return study(wildcards.family).label
+
+
+def report_variant(wildcards):
+    return run_of(wildcards).variant

@@ -7,8 +7,20 @@ rule evaluate:
         model=f"{OUT}/train/{{family}}/{{run}}/model.pt",
     output:
         metrics=f"{OUT}/evaluate/{{family}}/{{run}}/metrics.json",
-        video=f"{OUT}/evaluate/{{family}}/{{run}}/faceoff.mp4",
-        samples=f"{OUT}/evaluate/{{family}}/{{run}}/samples.png",
+        video=report(
+            f"{OUT}/evaluate/{{family}}/{{run}}/faceoff.mp4",
+            caption="../report/captions/run_video.rst",
+            category=report_study,
+            subcategory=report_variant,
+            labels={"run": "{run}", "output": "test video"},
+        ),
+        samples=report(
+            f"{OUT}/evaluate/{{family}}/{{run}}/samples.png",
+            caption="../report/captions/run_samples.rst",
+            category=report_study,
+            subcategory=report_variant,
+            labels={"run": "{run}", "output": "test samples"},
+        ),
     log:
         f"{LOGS}/evaluate/{{family}}/{{run}}.log",
     threads: 1
@@ -32,8 +44,20 @@ rule evaluate_copy:
         copy_items,
     output:
         metrics=f"{OUT}/evaluate/{{family}}/{{pair}}-copy/metrics.json",
-        video=f"{OUT}/evaluate/{{family}}/{{pair}}-copy/faceoff.mp4",
-        samples=f"{OUT}/evaluate/{{family}}/{{pair}}-copy/samples.png",
+        video=report(
+            f"{OUT}/evaluate/{{family}}/{{pair}}-copy/faceoff.mp4",
+            caption="../report/captions/copy_video.rst",
+            category=report_study,
+            subcategory="copy input",
+            labels={"run": "{pair}-copy", "output": "test video"},
+        ),
+        samples=report(
+            f"{OUT}/evaluate/{{family}}/{{pair}}-copy/samples.png",
+            caption="../report/captions/copy_samples.rst",
+            category=report_study,
+            subcategory="copy input",
+            labels={"run": "{pair}-copy", "output": "test samples"},
+        ),
     log:
         f"{LOGS}/evaluate/{{family}}/{{pair}}-copy.log",
     threads: 1
@@ -55,10 +79,23 @@ rule table:
     input:
         family_metrics,
     output:
-        csv=f"{OUT}/tables/{{family}}.csv",
+        csv=report(
+            f"{OUT}/tables/{{family}}.csv",
+            caption="../report/captions/table.rst",
+            category=report_study,
+            subcategory="tables",
+            labels={"table": "{family}"},
+        ),
         md=f"{OUT}/tables/{{family}}.md",
         tex=f"{OUT}/tables/{{family}}.tex",
-        views=directory(f"{OUT}/tables/{{family}}"),
+        views=report(
+            directory(f"{OUT}/tables/{{family}}"),
+            caption="../report/captions/table_views.rst",
+            category=report_study,
+            subcategory="tables",
+            labels={"table": "{family}/{name}"},
+            patterns=["{name}.csv"],
+        ),
     log:
         f"{LOGS}/table/{{family}}.log",
     params:
@@ -75,7 +112,14 @@ rule figure:
     input:
         family_figure_inputs,
     output:
-        directory(f"{OUT}/figures/{{family}}"),
+        report(
+            directory(f"{OUT}/figures/{{family}}"),
+            caption="../report/captions/figures.rst",
+            category=report_study,
+            subcategory="figures",
+            labels={"figure": "{name}"},
+            patterns=["{name}.png"],
+        ),
     log:
         f"{LOGS}/figure/{{family}}.log",
     params:

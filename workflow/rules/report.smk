@@ -2,8 +2,6 @@
 
 
 localrules:
-    table,
-    figure,
     report,
 
 

@@ -8,7 +8,15 @@ rule train:
         model=f"{OUT}/train/{{family}}/{{run}}/model.pt",
         losses=f"{OUT}/train/{{family}}/{{run}}/losses.csv",
         info=f"{OUT}/train/{{family}}/{{run}}/train.json",
-        samples=f"{OUT}/train/{{family}}/{{run}}/samples.png",
+        samples=report(
+            f"{OUT}/train/{{family}}/{{run}}/samples.png",
+            caption="../report/captions/train_samples.rst",
+            category=report_study,
+            subcategory=report_variant,
+            labels={"run": "{run}", "output": "training samples"},
+        ),
+        live=f"{OUT}/train/{{family}}/{{run}}/dvclive/metrics.json",
+        live_plots=directory(f"{OUT}/train/{{family}}/{{run}}/dvclive/plots"),
     log:
         f"{LOGS}/train/{{family}}/{{run}}.log",
     params:
@@ -34,7 +42,15 @@ rule train_classifier:
         model=f"{OUT}/train/{{family}}/classifier/model.pt",
         losses=f"{OUT}/train/{{family}}/classifier/losses.csv",
         info=f"{OUT}/train/{{family}}/classifier/train.json",
-        samples=f"{OUT}/train/{{family}}/classifier/samples.png",
+        samples=report(
+            f"{OUT}/train/{{family}}/classifier/samples.png",
+            caption="../report/captions/classifier_samples.rst",
+            category=report_study,
+            subcategory="classifier",
+            labels={"run": "classifier", "output": "training samples"},
+        ),
+        live=f"{OUT}/train/{{family}}/classifier/dvclive/metrics.json",
+        live_plots=directory(f"{OUT}/train/{{family}}/classifier/dvclive/plots"),
     log:
         f"{LOGS}/train/{{family}}/classifier.log",
     params:

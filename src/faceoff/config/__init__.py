@@ -9,6 +9,7 @@ from faceoff.config.load import ConfigError, load_params, merge
 from faceoff.config.runs import (
     Run,
     active_families,
+    applied_runs,
     get_run,
     groundtruth_pairs,
     resolve_runs,
@@ -20,6 +21,7 @@ __all__ = [
     "Layout",
     "Run",
     "active_families",
+    "applied_runs",
     "get_run",
     "groundtruth_pairs",
     "load_params",

@@ -40,6 +40,8 @@ CODE: dict[str, tuple[str, ...]] = {
     "train_classifier": _COMMAND + _DATA + _MODELS,
     "evaluate": _COMMAND + _DATA + _MODELS + _SCORES,
     "evaluate_copy": _COMMAND + _DATA + _MODELS + _SCORES,
+    # The run pasted back into whole frames: `faceoff apply`'s engine, scored by evaluate/.
+    "apply": _COMMAND + _DATA + _MODELS + ("apply",) + _SCORES,
     "table": _COMMAND + _DATA + ("losses",) + _SCORES,
     "figure": _COMMAND + _DATA + _MODELS + _SCORES,
     "report": _COMMAND + _DATA + _MODELS + _SCORES + ("report",),
@@ -79,6 +81,8 @@ def param_keys(
         # The crop size and model kind come from the run's settings; the copy baseline's from `train`.
         "evaluate": ["device", f"{fam}.train", f"{fam}.variants.{variant}", f"{fam}.evaluate"],
         "evaluate_copy": ["device", f"{fam}.train", f"{fam}.evaluate"],
+        # How many held-out frames to apply (evaluate.max_frames); the crop comes from the run.
+        "apply": ["device", f"{fam}.train", f"{fam}.variants.{variant}", f"{fam}.evaluate"],
         "table": [f"{fam}.tables"],
         "figure": [f"{fam}.loss_figure", f"{fam}.figure_variants"],
         "report": [],

@@ -105,6 +105,16 @@ def resolve_runs(params: Mapping[str, Any], family: str | None = None) -> list[R
     return runs
 
 
+# Dataset kinds whose items are whole videos of a person: the DAG applies their runs to the held-out
+# segment of the source's raw video (`faceoff apply-eval`).
+VIDEO_KINDS = ("person_videos", "ffpp")
+
+
+def applied_runs(params: Mapping[str, Any], family: str | None = None) -> list[Run]:
+    """The runs the DAG pastes back into whole frames: those trained on a video dataset."""
+    return [r for r in resolve_runs(params, family) if params["datasets"][r.dataset]["kind"] in VIDEO_KINDS]
+
+
 def get_run(params: Mapping[str, Any], key: str) -> Run:
     """Look a run up by ``family/pair-variant-sSEED``."""
     for run in resolve_runs(params):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -18,12 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from faceoff.config.runs import active_families
 from faceoff.datasets.registry import DatasetError, get_kind
 from faceoff.datasets.stills import STILL_EXTENSIONS, read_still
 from faceoff.datasets.vw300 import read_pts
+from faceoff.io.progress import progress_bar
 from faceoff.io.video import VIDEO_EXTENSIONS, VideoError, decode_to_end
 
 
@@ -140,7 +138,7 @@ def check_contents(kind: str, root: str | os.PathLike[str], progress: bool = Tru
     start = time.perf_counter()
     report = ContentReport()
     files = data_files(root)
-    bar = tqdm(files, desc=f"checking {kind}", unit="file", disable=not progress or not sys.stderr.isatty())
+    bar = progress_bar(files, desc=f"checking {kind}", unit="file", enabled=progress)
     for path in bar:
         what = _READ.get(path.suffix.lower())
         if what is None:

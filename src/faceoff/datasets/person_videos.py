@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -13,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from faceoff.datasets.registry import DatasetError, DatasetKind, register
-from faceoff.io.video import VIDEO_EXTENSIONS, probe_fps, read_frames
+from faceoff.io.video import VIDEO_EXTENSIONS, probe_fps, probe_frame_count, read_frames
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 log = logging.getLogger(__name__)
@@ -85,6 +86,17 @@ def iter_frames(path: str | os.PathLike[str], fps: float | None = None) -> Itera
         if index + 1e-9 >= next_pick:
             next_pick += step
             yield index, frame
+
+
+def count_frames(path: str | os.PathLike[str], fps: float | None = None) -> int | None:
+    """How many frames :func:`iter_frames` yields, as far as the source says (None: unknown)."""
+    path = Path(path)
+    if path.is_dir():
+        return len(frame_files(path))
+    declared = probe_frame_count(path)
+    if declared is None:
+        return None
+    return math.ceil(declared / (1.0 if fps is None else max(1.0, probe_fps(path) / fps)))
 
 
 def _natural_key(path: Path) -> list[object]:

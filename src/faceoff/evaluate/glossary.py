@@ -19,9 +19,11 @@ SCORED_SPLITS = {"val": "on the validation split"}
 # The columns of every family table besides its metrics (which run, train.json's facts, and the
 # per-variant summary's counts).
 COLUMNS = {
-    "run": "run id: <pair>-<variant>-s<seed>, or <pair>-copy for the copy-input baseline",
+    "run": "run id: <pair>-<variant>-s<seed>, or <pair>-copy for the copy-input baseline, or "
+    "<pair>-groundtruth-paste for the ground-truth crop pasted back by `faceoff apply` (apply columns only)",
     "pair": "the run's two items, <source>2<target>",
-    "variant": "the family's variant the run trains (copy input: the output is the input, no model)",
+    "variant": "the family's variant the run trains (copy input: the output is the input, no model; "
+    "ground-truth paste: the best `faceoff apply` can do)",
     "seed": "the training seed",
     "precision": "the arithmetic the run trained in, as resolved on its machine: fp32, or bf16/fp16 "
     "autocast (train.json; empty for copy input, which trains nothing)",
@@ -38,6 +40,33 @@ COLUMNS = {
     "sec_per_step": "training seconds per step",
     "runs": "summary: the runs averaged in the row (pairs x seeds)",
     "pairs": "summary: the distinct pairs among them",
+}
+
+# The columns `faceoff apply-eval` adds to the face-off and swap tables (faceoff.evaluate.apply_metrics):
+# the run applied with `faceoff apply` to the held-out segment of the source person's raw video
+# (whole frames), scored against the same frames rendered with the target's identity. The copy-input
+# row holds the input copied (the worst case), the <pair>-groundtruth-paste row the ground-truth crop
+# pasted back by the same code (the best this paste-back can do). All on [0, 1] pixel values, means
+# over the segment's frames; "face" = the landmark hull of the face the paste-back found; "blend" =
+# the paste-back's weight w (output = w * pasted + (1 - w) * input).
+APPLY = {
+    "apply_frames": "apply: frames of the held-out segment the run was applied to",
+    "apply_face_found": "apply: share of those frames in which the paste-back found a face",
+    "apply_l1_gt": "apply: mean |output - truth| over the whole frame (lower is better; truth itself: 0)",
+    "apply_ssim_gt": "apply: SSIM of output and truth over the whole frame (11 px Gaussian window; "
+    "higher is better; truth itself: 1)",
+    "apply_l1_gt_face": "apply: mean |output - truth| inside the face (lower is better)",
+    "apply_ssim_gt_face": "apply: SSIM of output and truth averaged over the windows lying wholly inside "
+    "the face (higher is better)",
+    "apply_background_l1": "apply: mean |output - input| where the blend weight is below 0.5/255 (too "
+    "small to change an 8-bit pixel), i.e. outside the blend region (the paste-back must leave it: 0)",
+    "apply_flicker": "apply: mean over consecutive frames t, t+1 of mean |(output[t+1] - output[t]) - "
+    "(truth[t+1] - truth[t])| over the face of either frame: change over time the truth does not have "
+    "(lower is better; truth itself: 0)",
+    "apply_seam": "apply: gradient energy (squared 3x3 Sobel of the luminance) of the output over that of "
+    "the truth, summed over the seam band (blend weights from 0.5/255 to 1 - 0.5/255, plus "
+    "the pixels either side of the 0.5 contour) of every frame (1 = no more edge than the truth; "
+    "> 1: a visible seam; < 1: blurred)",
 }
 
 # Where each evaluation kind's glossary is registered (imported on first use).
@@ -59,7 +88,7 @@ class Glossary:
             for split, where in SCORED_SPLITS.items()
             for name, text in self.metrics.items()
         }
-        return {**COLUMNS, **self.metrics, **split_columns}
+        return {**COLUMNS, **self.metrics, **split_columns, **APPLY}
 
 
 GLOSSARIES: dict[str, Glossary] = {}
@@ -69,7 +98,7 @@ def register_glossary(glossary: Glossary) -> Glossary:
     """Register ``glossary`` under its kind, refusing a name that means something else elsewhere."""
     if glossary.kind in GLOSSARIES and GLOSSARIES[glossary.kind] is not glossary:
         raise ValueError(f"evaluation kind {glossary.kind!r} has two glossaries")
-    clashes = [name for name in glossary.metrics if name in COLUMNS]
+    clashes = [name for name in glossary.metrics if name in COLUMNS or name in APPLY]
     for other in GLOSSARIES.values():
         if other.kind != glossary.kind:
             clashes += [

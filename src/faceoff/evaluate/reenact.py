@@ -37,6 +37,7 @@ from faceoff.evaluate.run import METRICS as TRANSLATE_METRICS
 from faceoff.evaluate.run import Embed, Landmarks, center_crop, head
 from faceoff.faces.heatmaps import heatmap_image
 from faceoff.io.atomic import write_json
+from faceoff.io.progress import progress_bar
 from faceoff.plots.reenact import reenactment_grid
 from faceoff.plots.video import side_by_side_video
 
@@ -85,9 +86,19 @@ def copy_source(frames: np.ndarray, target_landmarks: np.ndarray) -> np.ndarray:
     return np.array(frames, dtype=np.uint8, copy=True)
 
 
-def reenact_all(reenact: Reenact, frames: np.ndarray, target_landmarks: np.ndarray) -> np.ndarray:
-    """Reenact in batches of :data:`BATCH`, checking each output batch is uint8 like its input."""
-    return m.apply_in_batches(reenact, frames, target_landmarks, batch=BATCH, name="reenactor")
+def reenact_all(
+    reenact: Reenact, frames: np.ndarray, target_landmarks: np.ndarray, desc: str = "reenact"
+) -> np.ndarray:
+    """Reenact in batches of :data:`BATCH`, checking each output batch is uint8 like its input;
+    a progress bar (``desc``) counts the frames."""
+    with progress_bar(total=len(frames), desc=desc, unit="frame") as bar:
+
+        def batch(f: np.ndarray, lm: np.ndarray) -> np.ndarray:
+            out = reenact(f, lm)
+            bar.update(len(f))
+            return out
+
+        return m.apply_in_batches(batch, frames, target_landmarks, batch=BATCH, name="reenactor")
 
 
 def _score(
@@ -98,10 +109,11 @@ def _score(
     center: np.ndarray,
     embed: Embed,
     landmarks: Landmarks,
+    what: str,
 ) -> dict[str, Any]:
     """What self- and cross-reenactment share: landmark scores and identity to the source ``person``
-    (their mean descriptor), centred on ``center`` and raw."""
-    found = [landmarks(image) for image in outputs]
+    (their mean descriptor), centred on ``center`` and raw; ``what`` names the progress bar."""
+    found = [landmarks(image) for image in progress_bar(outputs, desc=f"{what}: landmarks", unit="frame")]
     # Where no face is found, align the output with the landmarks it was asked to follow.
     points = np.stack([f if f is not None else d for f, d in zip(found, driving, strict=True)])
     descriptors = embed(outputs, points)
@@ -161,8 +173,9 @@ def evaluate_reenact(
         n = len(split)
         sources = np.repeat(split.frames[:1], n, axis=0)
         source_found = landmarks(split.frames[0])
-        outputs = reenact_all(reenact, sources, split.landmarks)
-        scores = _score(outputs, source_found, split.landmarks, refs[item], center, embed, landmarks)
+        what = f"evaluate {item}"
+        outputs = reenact_all(reenact, sources, split.landmarks, f"{what}: reenact")
+        scores = _score(outputs, source_found, split.landmarks, refs[item], center, embed, landmarks, what)
         # Pixels from outside a frame are black fill: scored against the target where it has its
         # own pixels, against the source (and target vs source) where both have theirs.
         both = np.asarray(split.valid) & np.asarray(split.valid[:1])
@@ -188,8 +201,11 @@ def evaluate_reenact(
 
         driver = splits[other]
         k = min(n, len(driver))
-        cross_out = reenact_all(reenact, sources[:k], driver.landmarks[:k])
-        scores = _score(cross_out, source_found, driver.landmarks[:k], refs[item], center, embed, landmarks)
+        what = f"evaluate {item} by {other}"
+        cross_out = reenact_all(reenact, sources[:k], driver.landmarks[:k], f"{what}: reenact")
+        scores = _score(
+            cross_out, source_found, driver.landmarks[:k], refs[item], center, embed, landmarks, what
+        )
         result["cross"][f"{item}<-{other}"] = {
             "n_frames": k,
             "cross_driving_nme": scores["driving_nme"],

@@ -18,6 +18,7 @@ from faceoff.datasets.prepared import PreparedSplit
 from faceoff.evaluate import metrics as m
 from faceoff.evaluate.glossary import Glossary, register_glossary
 from faceoff.io.atomic import write_json
+from faceoff.io.progress import progress_bar
 from faceoff.plots.grids import sample_grid
 from faceoff.plots.video import side_by_side_video
 
@@ -101,12 +102,18 @@ def head(split: PreparedSplit, n: int | None) -> PreparedSplit:
 
 
 def translate_all(
-    translate: Translate, direction: str, frames: np.ndarray, masks: np.ndarray | None
+    translate: Translate, direction: str, frames: np.ndarray, masks: np.ndarray | None, desc: str = ""
 ) -> np.ndarray:
-    """Translate in batches of :data:`BATCH`, checking each output batch is uint8 like its input."""
-    return m.apply_in_batches(
-        lambda f, k: translate(direction, f, k), frames, masks, batch=BATCH, name=f"translator {direction}"
-    )
+    """Translate in batches of :data:`BATCH`, checking each output batch is uint8 like its input;
+    a progress bar (``desc``) counts the frames."""
+    with progress_bar(total=len(frames), desc=desc or f"translate {direction}", unit="frame") as bar:
+
+        def batch(f: np.ndarray, k: np.ndarray | None) -> np.ndarray:
+            out = translate(direction, f, k)
+            bar.update(len(f))
+            return out
+
+        return m.apply_in_batches(batch, frames, masks, batch=BATCH, name=f"translator {direction}")
 
 
 def _finite(value: float) -> float | None:
@@ -128,9 +135,16 @@ def _score_direction(
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Translate ``source`` one way (and back, for the cycle) and score it; returns scores and outputs."""
     src, tgt = direction[0], direction[2]
-    outputs = translate_all(translate, src + tgt, source.frames, source.masks)
-    cycled = translate_all(translate, tgt + src, outputs, source.masks)
-    found = [landmarks(image) for image in outputs]
+    outputs = translate_all(
+        translate, src + tgt, source.frames, source.masks, f"evaluate {direction}: translate"
+    )
+    cycled = translate_all(
+        translate, tgt + src, outputs, source.masks, f"evaluate {direction}: translate back"
+    )
+    found = [
+        landmarks(image)
+        for image in progress_bar(outputs, desc=f"evaluate {direction}: landmarks", unit="frame")
+    ]
     # Where no face is found on an output, align it with the source's landmarks: the translation
     # keeps the geometry, and the identity score should not silently drop the hard frames.
     points = np.stack([f if f is not None else s for f, s in zip(found, source.landmarks, strict=True)])

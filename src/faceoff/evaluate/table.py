@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from faceoff.evaluate.glossary import SCORED_SPLITS, all_glossaries
+from faceoff.evaluate.glossary import APPLY, SCORED_SPLITS, all_glossaries
 from faceoff.io.atomic import read_json, write_text
 
 ID_COLUMNS = ("run", "pair", "variant", "seed")
@@ -26,6 +26,9 @@ TRAIN_COLUMNS = ("steps", "diverged", "diverged_step", "wall_time_s", "sec_per_s
 # A column appears when some row names one.
 NETWORK_COLUMNS = ("feature_net", "identity_net", "metric_identity_net")
 COPY_VARIANT = "copy input"
+# The references of the apply columns (apply_metrics.json's blocks besides "run"): the copied input
+# fills the copy-input row, the ground-truth paste a row of its own.
+GROUNDTRUTH_PASTE = "ground-truth paste"
 _LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {
     "~": r"\textasciitilde{}",
     "^": r"\^{}",
@@ -75,6 +78,35 @@ def build_table(
     return df.drop(columns=[c for c in scored if df[c].isna().all()])
 
 
+def add_apply(df: pd.DataFrame, applied: Mapping[str, str | os.PathLike[str]]) -> pd.DataFrame:
+    """``df`` with the :data:`~faceoff.evaluate.glossary.APPLY` columns: each run id of ``applied``
+    gets its apply_metrics.json's ``run`` scores; per pair, the copy-input row (``<pair>-copy``) the
+    copied input's and a new ``<pair>-groundtruth-paste`` row the ground-truth paste's, each the mean
+    over the pair's runs (equal when the runs crop alike). Columns no row has are left out."""
+    if not applied:
+        return df
+    pair_of = dict(zip(df["run"], df["pair"], strict=True))
+    scores = {run_id: read_json(path) for run_id, path in applied.items()}
+    own = pd.DataFrame.from_dict({r: s["run"] for r, s in scores.items()}, orient="index")
+
+    def per_pair(reference: str) -> pd.DataFrame:
+        rows = [{**s[reference], "pair": pair_of[r]} for r, s in scores.items() if reference in s]
+        return pd.DataFrame(rows).groupby("pair").mean() if rows else pd.DataFrame()
+
+    copies = per_pair("copy_input").rename(index=lambda pair: f"{pair}-copy")
+    best = per_pair("groundtruth_paste")
+    columns = [c for c in APPLY if c in own or c in copies or c in best]
+    out = df.join(pd.concat([own, copies]).reindex(columns=columns).astype(float), on="run")
+    if len(best):
+        best = best.reindex(columns=columns).astype(float).reset_index()
+        best.insert(0, "run", best["pair"] + "-groundtruth-paste")
+        best.insert(2, "variant", GROUNDTRUTH_PASTE)
+        out = pd.concat([out, best], ignore_index=True)
+    kept = [c for c in columns if out[c].notna().any()]
+    order = [c for c in df if c not in TRAIN_COLUMNS] + kept + [c for c in df if c in TRAIN_COLUMNS]
+    return out[order]
+
+
 def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     """Mean over pairs (and seeds) per variant, best first, with the precisions and networks its
     runs trained and were scored with.
@@ -82,7 +114,7 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     Ranked by ground-truth L1 (lower is better); data without ground truth (real videos) is
     ranked by identity similarity to the target person instead.
     """
-    metrics = [c for c in METRIC_COLUMNS if c in df]
+    metrics = [c for c in (*METRIC_COLUMNS, *APPLY) if c in df]
     grouped = df.groupby("variant", sort=False)
     summary = grouped[metrics].mean(numeric_only=True)
     summary.insert(0, "runs", grouped.size())

@@ -37,6 +37,16 @@ def probe_fps(path: str | os.PathLike[str]) -> float:
         raise VideoError(f"{path}: cannot be decoded ({exc})") from exc
 
 
+def probe_frame_count(path: str | os.PathLike[str]) -> int | None:
+    """Frames the first video stream declares (None when the container does not say): a progress
+    bar's total, not a promise: a file that cannot be read says nothing here, its reader says why."""
+    try:
+        with av.open(str(_existing(path))) as container:
+            return _video_stream(container, Path(path)).frames or None
+    except (VideoError, av.error.FFmpegError):
+        return None
+
+
 def read_frames(path: str | os.PathLike[str], fps: float | None = None) -> Iterator[np.ndarray]:
     """Yield RGB frames, optionally resampled to ``fps`` by dropping frames.
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from faceoff.io.progress import progress_bar
 from faceoff.io.video import write_video
 
 
@@ -44,4 +46,11 @@ def side_by_side_video(
         raise ValueError(f"{path}: no panels to put side by side")
     if len({p.shape[1] for p in panels}) != 1:
         raise ValueError(f"{path}: panels differ in height: {[p.shape for p in panels]}")
-    return write_video(path, _side_by_side(panels, labels), fps=fps)
+    frames = progress_bar(
+        _side_by_side(panels, labels),
+        total=min(len(p) for p in panels),
+        desc=f"video {Path(path).name}",
+        unit="frame",
+    )
+    with frames:
+        return write_video(path, frames, fps=fps)

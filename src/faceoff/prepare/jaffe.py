@@ -52,7 +52,7 @@ def prepare_jaffe(
         for k, image in enumerate(images)
     ]
     splits, skipped, several = cut_stills(
-        stills, settings, source, "L", timer, progress, f"jaffe {item}: crop"
+        stills, settings, source, "L", timer, progress, f"prepare jaffe {item}: crop"
     )
     for name in ("train", "test"):
         if name not in splits:

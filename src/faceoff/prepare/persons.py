@@ -7,9 +7,8 @@ time and the split chosen; pass 2 decodes again and cuts only the frames the spl
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from faceoff.datasets.person_videos import SourceError, frame_files, iter_frames
+from faceoff.datasets.person_videos import SourceError, count_frames, frame_files, iter_frames
 from faceoff.datasets.prepared import PreparedSplit, save_split
 from faceoff.errors import FaceoffError
 from faceoff.faces.crop import (
@@ -31,9 +30,10 @@ from faceoff.faces.crop import (
     square_box,
 )
 from faceoff.faces.detect import Detection, Detector, make_detector, pick_face
-from faceoff.faces.landmarks import make_landmarker
+from faceoff.faces.landmarks import Landmarker, make_landmarker
 from faceoff.faces.mask import face_mask
 from faceoff.io.atomic import atomic_dir, write_json
+from faceoff.io.progress import progress_bar
 from faceoff.io.video import VideoError, read_frames
 from faceoff.prepare.report import StepTimer
 
@@ -141,43 +141,87 @@ def _track_faces(
     missing = np.full((68, 2), np.nan, dtype=np.float32)
     several = runs = 0
     frame_shape: tuple[int, ...] = ()
+
+    def annotated(index: int) -> np.ndarray | None:
+        assert annotations is not None
+        if index >= len(annotations):
+            raise PrepareError(f"{annotations_path}: {len(annotations)} rows, but {source} has frame {index}")
+        return annotations[index] if np.isfinite(annotations[index]).all() else None
+
+    bar = progress_bar(
+        chain([first], frames),
+        total=count_frames(source, settings["fps"]),
+        desc=f"prepare {item}: detect",
+        unit="frame",
+        enabled=progress,
+    )
+    tracked = track_faces(
+        bar,
+        detector,
+        landmarker,
+        None if annotations is None else annotated,
+        every,
+        settings["detect_size"],
+        timer,
+    )
+    for found in tracked:
+        frame_shape = found.frame.shape
+        several += found.several
+        runs += found.detector_runs
+        indices.append(found.index)
+        landmarks.append(missing if found.landmarks is None else found.landmarks)
+    return _Track(np.asarray(indices, dtype=np.int64), np.stack(landmarks), frame_shape, several, runs)
+
+
+@dataclass
+class Tracked:
+    """One frame as :func:`track_faces` saw it: its main face's landmarks (None: no face)."""
+
+    index: int
+    frame: np.ndarray
+    landmarks: np.ndarray | None  # float32 (68, 2) frame coords
+    several: bool  # several faces were found and this one kept
+    detector_runs: int  # detector passes spent on this frame (0 between detections)
+
+
+def track_faces(
+    frames: Iterable[tuple[int, np.ndarray]],
+    detector: Detector | None,
+    landmarker: Landmarker | None,
+    annotated: Callable[[int], np.ndarray | None] | None,
+    every: int,
+    detect_size: int | None,
+    timer: StepTimer,
+) -> Iterator[Tracked]:
+    """The main face of every ``(index, frame)``, streaming; shared by prepare and ``faceoff apply``.
+
+    The detector runs on every ``every``-th frame (batched); between runs the box follows the
+    landmarks' centre. ``detector`` or ``landmarker`` None means ``annotated(index)`` gives them.
+    """
+    counted = 0
     anchor: tuple[np.ndarray, np.ndarray | None] | None = None  # last detector box, its landmark centre
     shift = np.zeros(2)  # how far the landmarks moved since that detection
-
-    bar = tqdm(
-        chain([first], frames),
-        desc=f"{item}: detect",
-        unit="frame",
-        disable=not progress or not sys.stderr.isatty(),
-    )
-    for chunk in _chunks(bar, BATCH):
-        scheduled = [k for k in range(len(chunk)) if (len(indices) + k) % every == 0]
+    for chunk in _chunks(iter(frames), BATCH):
+        scheduled = [k for k in range(len(chunk)) if (counted + k) % every == 0]
+        counted += len(chunk)
         found: dict[int, list[Detection]] = {}
         if detector is not None and scheduled:
             with timer.step("detect"):
-                views = _detect(detector, [chunk[k][1] for k in scheduled], settings["detect_size"])
+                views = _detect(detector, [chunk[k][1] for k in scheduled], detect_size)
                 found = dict(zip(scheduled, views, strict=True))
-            runs += len(scheduled)
         for k, (index, frame) in enumerate(chunk):
-            frame_shape = frame.shape
-            annotated = None
-            if annotations is not None:
-                if index >= len(annotations):
-                    raise PrepareError(
-                        f"{annotations_path}: {len(annotations)} rows, but {source} has frame {index}"
-                    )
-                annotated = annotations[index] if np.isfinite(annotations[index]).all() else None
-            box = None
+            given = None if annotated is None else annotated(index)
+            box, several, runs = None, False, int(k in found)
             if detector is None:
-                box = None if annotated is None else landmark_box(annotated)
+                box = None if given is None else landmark_box(given)
             else:
                 if k not in found and anchor is None:  # lost track: detect now rather than wait
                     with timer.step("detect"):
-                        found[k] = _detect(detector, [frame], settings["detect_size"])[0]
-                    runs += 1
+                        found[k] = _detect(detector, [frame], detect_size)[0]
+                    runs = 1
                 if k in found:
                     pick = pick_face(found[k], frame.shape)
-                    several += pick.several
+                    several = pick.several
                     anchor = None if pick.detection is None else (np.asarray(pick.detection.box), None)
                     shift = np.zeros(2)
                 if anchor is not None:
@@ -185,7 +229,7 @@ def _track_faces(
             points = None
             if box is not None:
                 if landmarker is None:
-                    points = annotated
+                    points = given
                 else:
                     with timer.step("landmarks"):
                         points = landmarker.predict(frame, box)
@@ -196,9 +240,9 @@ def _track_faces(
                     anchor = (anchor[0], points.mean(axis=0))
                 else:
                     shift = points.mean(axis=0) - anchor[1]
-            indices.append(index)
-            landmarks.append(missing if points is None else np.asarray(points, dtype=np.float32))
-    return _Track(np.asarray(indices, dtype=np.int64), np.stack(landmarks), frame_shape, several, runs)
+            yield Tracked(
+                index, frame, None if points is None else np.asarray(points, dtype=np.float32), several, runs
+            )
 
 
 def _detect(detector: Detector, frames: list[np.ndarray], detect_size: int | None) -> list[list[Detection]]:
@@ -272,8 +316,8 @@ def _cut_splits(
         for other, path in groundtruth.items()
     }
     frames = timer.iterate("decode", islice(iter_frames(source, settings["fps"]), kept[-1] + 1))
-    bar = tqdm(
-        frames, desc=f"{source.stem}: crop", unit="frame", disable=not progress or not sys.stderr.isatty()
+    bar = progress_bar(
+        frames, desc=f"prepare {source.stem}: crop", total=kept[-1] + 1, unit="frame", enabled=progress
     )
     for ordinal, (index, frame) in enumerate(bar):
         if ordinal not in split_of:

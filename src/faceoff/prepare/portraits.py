@@ -44,7 +44,7 @@ def prepare_portraits(
         for path in paths
     ]
     splits, skipped, several = cut_stills(
-        stills, settings, source, "RGB", timer, progress, f"portraits {item}: crop"
+        stills, settings, source, "RGB", timer, progress, f"prepare portraits {item}: crop"
     )
     for name in drawn:
         if name not in splits:

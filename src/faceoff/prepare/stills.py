@@ -6,7 +6,6 @@ reported by path; only a split left with no image at all is an error.
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from faceoff.datasets.prepared import PreparedSplit
 from faceoff.datasets.registry import DatasetError
@@ -23,6 +21,7 @@ from faceoff.faces.crop import apply_affine, crop_and_resize, inside_frame, land
 from faceoff.faces.detect import make_detector, pick_face
 from faceoff.faces.landmarks import make_landmarker
 from faceoff.faces.mask import face_mask
+from faceoff.io.progress import progress_bar
 from faceoff.prepare.report import StepTimer
 from faceoff.synth.formats import ANNOTATIONS
 
@@ -101,7 +100,7 @@ def cut_stills(
         find = _FaceFinder(settings, source)
     rows: dict[str, list[_Row]] = {}
     skipped: dict[str, str] = {}
-    bar = tqdm(stills, desc=desc, unit="image", disable=not progress or not sys.stderr.isatty())
+    bar = progress_bar(stills, desc=desc, unit="image", enabled=progress)
     for still in bar:
         try:
             with timer.step("decode"):

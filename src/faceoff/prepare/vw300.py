@@ -7,21 +7,20 @@ the last ``.pts``, a gap, a malformed file) are dropped and counted, never fatal
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
-from faceoff.datasets.person_videos import iter_frames
+from faceoff.datasets.person_videos import count_frames, iter_frames
 from faceoff.datasets.prepared import PreparedSplit, save_split
 from faceoff.datasets.vw300 import official_split, read_annotations, video_path
 from faceoff.faces.crop import apply_affine, crop_and_resize
 from faceoff.faces.detect import Box
 from faceoff.faces.mask import face_mask
 from faceoff.io.atomic import atomic_dir, write_json
+from faceoff.io.progress import progress_bar
 from faceoff.io.video import VideoError
 from faceoff.prepare.persons import PrepareError
 from faceoff.prepare.registry import register_preparer
@@ -64,11 +63,12 @@ def prepare_300vw(
     rows: dict[str, list[Any]] = {"frames": [], "landmarks": [], "masks": [], "index": []}
     decoded = after_last = unusable = 0
     frame_shape: tuple[int, ...] = ()
-    frames = tqdm(
+    frames = progress_bar(
         timer.iterate("decode", iter_frames(video, settings["fps"])),
-        desc=f"300vw {item}: crop",
+        total=count_frames(video, settings["fps"]),
+        desc=f"prepare 300vw {item}: crop",
         unit="frame",
-        disable=not progress or not sys.stderr.isatty(),
+        enabled=progress,
     )
     try:
         for index, frame in frames:

@@ -1,5 +1,1 @@
-"""The HTML report that gathers every family's tables, figures and videos."""
-
-from faceoff.report.html import write_report
-
-__all__ = ["write_report"]
+"""The HTML report (:mod:`~faceoff.report.html`) and the captions it shares with Snakemake's report."""

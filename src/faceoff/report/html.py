@@ -1,7 +1,8 @@
 """A self-contained HTML report: tables inline, figures and videos linked by relative paths.
 
 Relative links keep the page working when the results folder is copied or served elsewhere;
-inline CSS and no scripts mean it opens from the file system in any browser.
+inline CSS and no scripts mean it opens from the file system in any browser. Every table, figure
+and video carries the caption Snakemake's report gives it (:mod:`faceoff.report.captions`).
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ import pandas as pd
 from faceoff.evaluate.glossary import Glossary, get_glossary
 from faceoff.evaluate.table import summary_table
 from faceoff.io.atomic import write_text
+from faceoff.report.captions import Caption, caption, figure_output, run_fields
+from faceoff.report.studies import study
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
-table{border-collapse:collapse;font-size:.85em;margin:.5em 0 1.5em}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+.scroll{overflow-x:auto;max-width:100%;margin:0 0 1.5em}
+figcaption,.caption{font-size:.85em;color:#444;max-width:60em;margin:.3em 0}
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right}th{background:#f3f3f3}
 td:first-child,th:first-child{text-align:left}
-img,video{max-width:100%;border:1px solid #ddd}figure{margin:1em 0}.missing{color:#b00}
+img,video{max-width:100%;border:1px solid #ddd}figure{margin:1em 0;max-width:100%}.missing{color:#b00}
 details{border:1px solid #ddd;border-radius:4px;padding:.5em 1em;margin:.5em 0}summary{font-weight:600}
 .media{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
 """
@@ -45,7 +50,13 @@ def _missing(path: str | os.PathLike[str]) -> str:
 
 
 def _frame_html(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–", border=0, escape=True)
+    """The table in a box that scrolls sideways: wide tables stay inside the page."""
+    table = df.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–", border=0, escape=True)
+    return f'<div class="scroll">{table}</div>'
+
+
+def _caption(cap: Caption) -> str:
+    return f'<p class="caption">{cap.html()}</p>'
 
 
 def _glossary_html(glossary: Glossary, columns: Sequence[str]) -> str:
@@ -60,9 +71,9 @@ def _glossary_html(glossary: Glossary, columns: Sequence[str]) -> str:
     )
 
 
-def _table_html(table: pd.DataFrame | str | os.PathLike[str], glossary: Glossary) -> str:
-    """The family table, its per-variant summary and the glossary of its columns; a .md/.tex path is
-    read from its sibling .csv."""
+def _table_html(table: pd.DataFrame | str | os.PathLike[str], glossary: Glossary, family: str) -> str:
+    """The family table, its per-variant summary, their captions and the glossary of its columns; a
+    .md/.tex path is read from its sibling .csv."""
     if isinstance(table, pd.DataFrame):
         df = table
     else:
@@ -74,30 +85,35 @@ def _table_html(table: pd.DataFrame | str | os.PathLike[str], glossary: Glossary
             return f"<pre>{escape(path.read_text())}</pre>"
         else:
             return _missing(path)
-    parts = ["<h3>Results</h3>", _frame_html(df)]
+    parts = ["<h3>Results</h3>", _caption(caption("table", family, glossary.kind)), _frame_html(df)]
     columns = list(df.columns)
     if {"variant", "pair"} <= set(df.columns):
         summary = summary_table(df)
-        parts += ["<h3>Mean over pairs per variant</h3>", _frame_html(summary)]
+        parts += [
+            "<h3>Mean over pairs per variant</h3>",
+            _caption(caption("summary", family, glossary.kind)),
+            _frame_html(summary),
+        ]
         columns += [c for c in summary.columns if c not in columns]
     parts.append(_glossary_html(glossary, columns))
     return "\n".join(parts)
 
 
-def _image(path: str | os.PathLike[str], base: Path, caption: str) -> str:
+def _image(path: str | os.PathLike[str], base: Path, cap: Caption) -> str:
     if not Path(path).is_file():
         return _missing(path)
     return (
-        f'<figure><img src="{_link(path, base)}" alt="{escape(caption)}">'
-        f"<figcaption>{escape(caption)}</figcaption></figure>"
+        f'<figure><img src="{_link(path, base)}" alt="{escape(Path(path).name)}">'
+        f"<figcaption>{cap.html()}</figcaption></figure>"
     )
 
 
-def _video(path: str | os.PathLike[str], base: Path) -> str:
+def _video(path: str | os.PathLike[str], base: Path, cap: Caption) -> str:
     if not Path(path).is_file():
         return _missing(path)
     return (
-        f'<figure><video controls loop muted preload="metadata" src="{_link(path, base)}"></video></figure>'
+        f'<figure><video controls loop muted preload="metadata" src="{_link(path, base)}"></video>'
+        f"<figcaption>{cap.html()}</figcaption></figure>"
     )
 
 
@@ -106,15 +122,32 @@ def _params_html(params: Mapping[str, Any]) -> str:
         f"<tr><td>{escape(str(k))}</td><td>{escape(json.dumps(v, default=str))}</td></tr>"
         for k, v in sorted(params.items())
     )
-    return f"<table><tr><th>parameter</th><th>value</th></tr>{rows}</table>"
+    return f'<div class="scroll"><table><tr><th>parameter</th><th>value</th></tr>{rows}</table></div>'
 
 
-def _run_html(run: Mapping[str, Any], base: Path) -> str:
+# The caption of each file a run's entry may show, by file name.
+_RUN_MEDIA = {
+    "faceoff.mp4": "video",
+    "samples.png": "run_samples",
+    "apply.mp4": "apply",
+    "apply_side_by_side.mp4": "apply_side_by_side",
+}
+_COPY_MEDIA = {"faceoff.mp4": "copy_video", "samples.png": "copy_samples"}
+
+
+def _run_html(run: Mapping[str, Any], base: Path, family: str, kind: str) -> str:
+    """A run's media with their captions; a ``<pair>-copy`` id is the copy-input baseline."""
+    run_id = str(run["id"])
+    if run_id.endswith("-copy"):
+        outputs, fields = _COPY_MEDIA, {"pair": run_id.removesuffix("-copy")}
+    else:
+        outputs, fields = _RUN_MEDIA, run_fields(run_id)
     media = []
-    if run.get("video"):
-        media.append(_video(run["video"], base))
-    if run.get("samples"):
-        media.append(_image(run["samples"], base, "input | output | ground truth"))
+    for key in ("video", "samples", "apply_video", "apply_side_by_side"):
+        if run.get(key):
+            path = Path(run[key])
+            cap = caption(outputs.get(path.name, "video"), family, kind, **fields)
+            media.append((_image if path.suffix == ".png" else _video)(path, base, cap))
     parts = [
         f"<details open><summary>{escape(str(run['id']))}</summary>",
         f'<div class="media">{"".join(media)}</div>',
@@ -132,7 +165,9 @@ def write_report(out_html: str | os.PathLike[str], title: str, sections: Sequenc
     glossary explains the table) and optionally ``table`` (DataFrame or path of the
     CSV/Markdown/LaTeX table), ``extra_tables`` (CSV paths: sweeps and other views), ``figures``
     (image paths), ``variants`` (name -> overrides) and ``runs``: mappings with ``id`` and
-    optionally ``variant``, ``video``, ``samples`` (paths) and ``params`` (the run's settings);
+    optionally ``variant``, ``video``, ``samples``, ``apply_video``, ``apply_side_by_side`` (paths:
+    the crops side by side, samples, the run pasted back into whole frames, beside the original) and
+    ``params`` (its settings);
     runs are grouped by variant. Files that do not exist are named in the page instead of
     leaving broken links.
     """
@@ -142,15 +177,22 @@ def write_report(out_html: str | os.PathLike[str], title: str, sections: Sequenc
     body = [f"<h1>{escape(title)}</h1>", f"<ul>{toc}</ul>"]
     for section in sections:
         family = section["family"]
-        body.append(f'<section id="{_anchor(family)}"><h2>{escape(family)}</h2>')
+        kind = section["evaluation"]
+        body.append(
+            f'<section id="{_anchor(family)}"><h2>{escape(family)}: {escape(study(family).label)}</h2>'
+        )
         if section.get("table") is not None:
-            body.append(_table_html(section["table"], get_glossary(section["evaluation"])))
+            body.append(_table_html(section["table"], get_glossary(kind), family))
         for extra in section.get("extra_tables", ()):
-            if Path(extra).stem != "summary":  # the summary is already under the family table
-                body.append(f"<h3>{escape(Path(extra).stem)}</h3>" + _frame_html(pd.read_csv(extra)))
+            name = Path(extra).stem
+            if name != "summary":  # the summary is already under the family table
+                view = _caption(caption("view", family, kind, name=name))
+                body.append(f"<h3>{escape(name)}</h3>{view}" + _frame_html(pd.read_csv(extra)))
         if section.get("figures"):
             body.append("<h3>Figures</h3>")
-            body += [_image(p, base, Path(p).stem) for p in section["figures"]]
+            for path in section["figures"]:
+                output, fields = figure_output(Path(path).stem)
+                body.append(_image(path, base, caption(output, family, kind, name=Path(path).stem, **fields)))
         if section.get("runs"):
             body.append("<h3>Runs</h3>")
             by_variant: dict[Any, list[Mapping[str, Any]]] = {}
@@ -162,7 +204,7 @@ def write_report(out_html: str | os.PathLike[str], title: str, sections: Sequenc
                     body.append(
                         f"<h4>{escape(str(variant))}</h4><p><code>{escape(json.dumps(overrides))}</code></p>"
                     )
-                body += [_run_html(run, base) for run in runs]
+                body += [_run_html(run, base, family, kind) for run in runs]
         body.append("</section>")
     page = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'

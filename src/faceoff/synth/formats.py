@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from faceoff.io.atomic import write_json, write_text
+from faceoff.io.progress import progress_bar
 from faceoff.io.video import write_video
 from faceoff.synth.params import (
     EXPRESSION_PRESETS,
@@ -62,6 +63,8 @@ def write_jaffe(
     pose and light, as ``groundtruth/<stem>_as_<tgt>.tiff``.
     """
     out = Path(out_dir)
+    pairs = list(ground_truth_pairs)
+    bar = progress_bar(total=n_frames * (len(JAFFE_CODES) + len(pairs)), desc="synth jaffe", unit="image")
     subjects = JAFFE_SUBJECTS[: max(1, min(len(JAFFE_SUBJECTS), n_frames))]
     landmarks: dict[str, list[list[float]]] = {}
     shots: dict[str, list[tuple[str, str, Pose, Lighting]]] = {code: [] for code in JAFFE_CODES}
@@ -88,13 +91,16 @@ def write_jaffe(
             (gray.convert("RGB") if file_id == 2 else gray).save(_parent(out / name), format="TIFF")
             landmarks[name] = face.landmarks.round(3).tolist()
             shots[code].append((name, subject, pose, lighting))
-    for src, tgt in ground_truth_pairs:
+            bar.update()
+    for src, tgt in pairs:
         for name, subject, pose, lighting in shots[src]:
             face = render_face(
                 person_identity(seed, f"jaffe-{subject}"), EXPRESSION_PRESETS[tgt], pose, lighting, size
             )
             path = _parent(out / JAFFE_GROUNDTRUTH / jaffe_groundtruth_name(name, tgt))
             Image.fromarray(face.image).convert("L").save(path, format="TIFF")
+            bar.update()
+    bar.close()
     write_text(
         out / "README_FIRST.txt", "Synthetic JAFFE-layout faces rendered by faceoff (not the real set).\n"
     )
@@ -118,9 +124,13 @@ def write_300vw(
     out = Path(out_dir)
     width = (size * 4 // 3) // 2 * 2
     pad = (width - size) // 2
+    bar = progress_bar(total=n_frames * len(items), desc="synth 300vw", unit="frame")
     for k, item in enumerate(items):
         identity, motion = person_identity(seed, item), person_motion(seed, item, n_frames, fps)
-        faces = [render_face(identity, f.expression, f.pose, f.lighting, size) for f in motion]
+        faces = []
+        for f in motion:
+            faces.append(render_face(identity, f.expression, f.pose, f.lighting, size))
+            bar.update()
         frames = [np.pad(f.image, ((0, 0), (pad, width - size - pad), (0, 0)), mode="edge") for f in faces]
         write_video(out / item / "vid.avi", frames, fps)
         n_annotated = n_frames - 2 if k == len(items) - 1 and n_frames > 4 else n_frames
@@ -132,6 +142,7 @@ def write_300vw(
                 out / item / "annot" / f"{index + 1:06d}.pts",
                 f"version: {version}\nn_points:  68\n{{\n{lines}\n}}\n",
             )
+    bar.close()
 
 
 def write_portraits(
@@ -153,6 +164,7 @@ def write_portraits(
     layout = ("", "set_a", "set_b/nested")
     extensions = (".jpg", ".png", ".jpeg", ".JPG")
     landmarks: dict[str, list[list[float]]] = {}
+    bar = progress_bar(total=2 * n_frames, desc="synth portraits", unit="image")
     for folder, painted in (("photos", False), ("paintings", True)):
         written = []
         for k in range(n_frames):
@@ -169,10 +181,12 @@ def write_portraits(
             _save_rgb(image, out / relative)
             landmarks[relative.as_posix()] = face.landmarks.round(3).tolist()
             written.append(relative)
+            bar.update()
         for k, relative in enumerate(written[:2]):
             copy = relative.with_name(f"copy_{k}_{relative.name}")
             shutil.copyfile(out / relative, out / copy)
             landmarks[copy.as_posix()] = landmarks[relative.as_posix()]
+    bar.close()
     write_json(out / ANNOTATIONS, landmarks)
 
 
@@ -192,7 +206,7 @@ def write_ffpp(
     videos (``NNN.landmarks.npy``, ``groundtruth/<src>_as_<tgt>.mp4``).
     """
     out = Path(out_dir)
-    write_person_videos(out / FFPP_VIDEOS, items, n_frames, size, fps, seed, ground_truth_pairs)
+    write_person_videos(out / FFPP_VIDEOS, items, n_frames, size, fps, seed, ground_truth_pairs, "synth ffpp")
     pairs = [list(items[k : k + 2]) for k in range(0, len(items), 2)]
     pairs = [p if len(p) == 2 else p * 2 for p in pairs]
     for k, name in enumerate(("train", "val", "test")):

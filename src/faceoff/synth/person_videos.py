@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from faceoff.io.atomic import read_json, save_npy, write_json
+from faceoff.io.progress import progress_bar
 from faceoff.io.video import write_video
 from faceoff.synth.params import Expression, Identity, Lighting, Pose, from_dict, sample_identity, to_dict
 from faceoff.synth.render import render_face
@@ -46,13 +48,18 @@ def write_person_videos(
     fps: float = 25.0,
     seed: int = 0,
     ground_truth_pairs: Iterable[tuple[str, str]] = (),
+    desc: str = "synth person videos",
 ) -> None:
-    """Render every item's video, landmarks and parameters, then the requested ground truths."""
+    """Render every item's video, landmarks and parameters, then the requested ground truths
+    (a progress bar ``desc`` counts the frames)."""
     out = Path(out_dir)
+    pairs = list(ground_truth_pairs)
+    bar = progress_bar(total=n_frames * (len(items) + len(pairs)), desc=desc, unit="frame")
     for item in items:
         identity, motion = person_identity(seed, item), person_motion(seed, item, n_frames, fps)
         landmarks: list[np.ndarray] = []
-        write_video(out / f"{item}.mp4", _frames(identity, motion, size, landmarks), fps)
+        bar.set_postfix_str(item)
+        write_video(out / f"{item}.mp4", _frames(identity, motion, size, bar, landmarks), fps)
         save_npy(out / f"{item}.landmarks.npy", np.stack(landmarks).astype(np.float32))
         write_json(
             out / f"{item}.json",
@@ -67,13 +74,15 @@ def write_person_videos(
                 ],
             },
         )
-    for src, tgt in ground_truth_pairs:
+    for src, tgt in pairs:
         motion = person_motion(seed, src, n_frames, fps)
+        bar.set_postfix_str(f"ground truth {src} as {tgt}")
         write_video(
             out / "groundtruth" / f"{src}_as_{tgt}.mp4",
-            _frames(person_identity(seed, tgt), motion, size),
+            _frames(person_identity(seed, tgt), motion, size, bar),
             fps,
         )
+    bar.close()
 
 
 def read_person(path: str | os.PathLike[str]) -> tuple[Identity, list[FrameParams], int]:
@@ -91,10 +100,15 @@ def read_person(path: str | os.PathLike[str]) -> tuple[Identity, list[FrameParam
 
 
 def _frames(
-    identity: Identity, motion: Sequence[FrameParams], size: int, landmarks: list[np.ndarray] | None = None
+    identity: Identity,
+    motion: Sequence[FrameParams],
+    size: int,
+    bar: tqdm,
+    landmarks: list[np.ndarray] | None = None,
 ) -> Iterator[np.ndarray]:
     for f in motion:
         face = render_face(identity, f.expression, f.pose, f.lighting, size)
         if landmarks is not None:
             landmarks.append(face.landmarks)
+        bar.update()
         yield face.image

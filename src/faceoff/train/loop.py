@@ -8,7 +8,8 @@ writes the run's outputs:
 - ``model.pt``: ``{"settings": ..., **stepper.weights()}``, what the model's translator loads;
 - ``losses.csv``: one row of mean losses per ``log_every`` window (columns ``stepper.losses``);
 - ``train.json``: steps, timing, device, precision, divergence, final losses, ``stepper.info()``;
-- ``samples.png``: ``stepper.samples()``.
+- ``samples.png``: ``stepper.samples()``;
+- ``dvclive/``: the same rows, samples and final figures as DVCLive logs (``LossLog.open_live``).
 
 A run whose losses turn NaN/inf stops, keeps its last finite weights and reports ``diverged``
 instead of raising, so that the rest of the pipeline still runs.
@@ -17,7 +18,6 @@ instead of raising, so that the rest of the pipeline still runs.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,10 +25,10 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from PIL import Image
-from tqdm import tqdm
 
 from faceoff.datasets.prepared import PreparedSplit
 from faceoff.io.atomic import atomic_path, write_json
+from faceoff.io.progress import progress_bar
 from faceoff.train.checkpoint import check_precision, load_checkpoint, save_checkpoint
 from faceoff.train.data import sample_batch
 from faceoff.train.logging import LossLog, finite_or_none
@@ -185,17 +185,14 @@ def fit(
     elif state is not None:
         log.warning("%s: checkpoint from different settings or seed; training from scratch", ckpt_path)
     resumed_from = stepper.step
+    live = stepper.log.open_live(out / "dvclive", out / "samples", stepper.step)
     good, good_step = stepper.weights(), stepper.step
     diverged_step: int | None = None  # 1-based number of the first step with a non-finite loss
     window_start = run_start = time.perf_counter()
     window_steps = 0
     window_rates: list[float] = []
-    bar = tqdm(
-        total=s.total_steps,
-        initial=stepper.step,
-        desc=f"train {out.name}",
-        disable=not progress or not sys.stderr.isatty(),
-        dynamic_ncols=True,
+    bar = progress_bar(
+        total=s.total_steps, initial=stepper.step, desc=f"train {out.name}", unit="step", enabled=progress
     )
     with bar:
         while stepper.step < s.total_steps:
@@ -224,16 +221,10 @@ def fit(
                 if at_ckpt or done == s.total_steps:
                     save_checkpoint(ckpt_path, stepper.state_dict(elapsed + time.perf_counter() - run_start))
                     stepper.log.write_csv(out / "losses.csv")
-                    if bar.disable:  # a log file (Snakemake, SLURM) gets a line per checkpoint instead
-                        log.info(
-                            "%s: step %d/%d, %.3f s/step",
-                            out.name,
-                            done,
-                            s.total_steps,
-                            window_rates[-1] if window_rates else float("nan"),
-                        )
             if s.sample_every and done % s.sample_every == 0:
-                save_png(out / "samples" / f"step_{done:08d}.png", stepper.samples())
+                sample = stepper.samples()
+                save_png(out / "samples" / f"step_{done:08d}.png", sample)
+                live.log_image(sample, done)
             if stop_after is not None and done >= stop_after:
                 return {"steps": done, "stopped": True}
 
@@ -242,7 +233,8 @@ def fit(
     with atomic_path(out / "model.pt") as tmp:
         torch.save({"settings": s.to_dict(), **good}, tmp)
     stepper.log.write_csv(out / "losses.csv")
-    save_png(out / "samples.png", stepper.samples(good))
+    final_samples = stepper.samples(good)
+    save_png(out / "samples.png", final_samples)
     last_row = next(
         (r for r in reversed(stepper.log.rows) if all(np.isfinite(r[k]) for k in stepper.losses)), None
     )
@@ -263,6 +255,7 @@ def fit(
         **stepper.info(),
     }
     write_json(out / "train.json", result)
+    live.close(result, final_samples)
     if diverged_step is not None:
         log.warning("%s diverged at step %d; kept the last finite weights", out, diverged_step)
     return result

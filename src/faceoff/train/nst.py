@@ -44,9 +44,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from faceoff.datasets.prepared import PreparedSplit
 from faceoff.faces.features import FEATURE_NETS, build_feature_net
+from faceoff.io.progress import progress_bar
 from faceoff.train.data import STREAM_A, STREAM_B, step_rng, to_tensors
 from faceoff.train.loop import Stepper
 from faceoff.train.registry import ModelSpec, register_model
@@ -130,11 +132,18 @@ class StyleTransfer:
         """A domain's style: per style layer, the (C, C) mean Gram matrix of its references."""
         return [g.mean(0) for g in self.grams(images, masks)]
 
-    def run(self, images: torch.Tensor, masks: torch.Tensor, target: Sequence[torch.Tensor]) -> torch.Tensor:
+    def run(
+        self,
+        images: torch.Tensor,
+        masks: torch.Tensor,
+        target: Sequence[torch.Tensor],
+        bar: tqdm | None = None,
+    ) -> torch.Tensor:
         """Stylised (N, 3, H, W) images in [-1, 1]; only pixels where ``masks`` (N, 1, H, W) > 0 change.
 
         Each image's loss is its own and Adam's update is per pixel, so a batch gives what the
         images would give one by one; L-BFGS couples a batch's images, so callers pass one at a time.
+        ``bar`` counts the optimiser's iterations (L-BFGS: its loss evaluations, up to ``iterations``).
         """
         s = self.s
         inside = masks > 0
@@ -168,16 +177,24 @@ class StyleTransfer:
                 opt.step()
                 with torch.no_grad():
                     pixels.clamp_(-1, 1)
+                if bar is not None:
+                    bar.update()
         elif s.iterations:
             opt = torch.optim.LBFGS([pixels], max_iter=s.iterations, line_search_fn="strong_wolfe")
+
+            done = 0 if bar is None else bar.n
 
             def closure() -> torch.Tensor:
                 opt.zero_grad(set_to_none=True)
                 loss = objective()
                 loss.backward()
+                if bar is not None and bar.n < done + s.iterations:
+                    bar.update()
                 return loss
 
             opt.step(closure)
+            if bar is not None:  # L-BFGS may stop early: the bar still ends at this image's share
+                bar.update(done + s.iterations - bar.n)
         return torch.where(inside, pixels.detach().clamp(-1, 1), images)
 
     def frames(
@@ -191,11 +208,17 @@ class StyleTransfer:
         device = next(iter(target)).device
         out = np.array(frames, dtype=np.uint8, copy=True)
         step = batch_size if self.s.optimizer == "adam" else 1
-        with torch.enable_grad():
+        bar = progress_bar(
+            total=-(-len(frames) // step) * self.s.iterations,
+            desc=f"nst: optimising {len(frames)} frames",
+            unit="iter",
+            nested=True,
+        )
+        with torch.enable_grad(), bar:
             for start in range(0, len(frames), step):
                 chunk = slice(start, start + step)
                 batch = to_tensors(frames[chunk], None if masks is None else masks[chunk], device)
-                styled = self.run(batch.images, batch.masks, target)
+                styled = self.run(batch.images, batch.masks, target, bar)
                 result = ((styled + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
                 inside = batch.masks[:, 0].bool().cpu().numpy()
                 out[chunk][inside] = result[inside]
@@ -301,6 +324,7 @@ class NSTTranslator:
                 net.name,
             )
         self.transfer = StyleTransfer(net, self.settings)
+        self.announced: set[str] = set()
         self.targets: dict[str, list[torch.Tensor]] = {}
         for direction, side in (("AB", "B"), ("BA", "A")):
             frames = model[f"style_{side}"].numpy()
@@ -313,6 +337,20 @@ class NSTTranslator:
             raise ValueError(f"direction must be 'AB' or 'BA', got {direction!r}")
         if direction not in self.targets:
             raise ValueError("this nst model has no style references (its training step never ran)")
+        if direction not in self.announced:  # translation is an optimisation per frame: say so, once
+            self.announced.add(direction)
+            s = self.settings
+            log.info(
+                "nst %s: optimising each frame's pixels inside its face mask toward %s's mean style "
+                "(%d %s iterations per frame, content weight %g, style weight %g, feature net %s)",
+                direction,
+                direction[1],
+                s.iterations,
+                s.optimizer,
+                s.content_weight,
+                s.style_weight,
+                self.transfer.net.name,
+            )
         return self.transfer.frames(frames, masks, self.targets[direction])
 
 
