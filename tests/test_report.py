@@ -16,8 +16,8 @@ from faceoff.evaluate import build_table, write_table
 from faceoff.evaluate.glossary import get_glossary
 from faceoff.io.atomic import write_json
 from faceoff.plots import sample_grid, side_by_side_video
-from faceoff.report.html import write_report
 from faceoff.report.captions import caption, figure_output, run_fields, snakemake_report_files
+from faceoff.report.html import write_report
 
 
 def _metrics(l1: float, copy: bool) -> dict:

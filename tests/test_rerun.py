@@ -229,7 +229,7 @@ ROWS = [
     (
         "families.faceoff.train.lr",
         0.0003,
-        ("train faceoff/*", "evaluate faceoff/*", "evaluate_copy faceoff/*"),
+        ("train faceoff/*", "evaluate faceoff/*", "evaluate_copy faceoff/*", "apply faceoff/*"),
     ),
     ("families.portrait.variants.lp5_200.train_limit", 5, ("* portrait/*-lp5_200-s0",)),
     ("families.swap.evaluate.fps", 10, ("evaluate swap/*", "evaluate_copy swap/*", "apply swap/*")),

@@ -22,7 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from faceoff.apply.engine import ApplyError
 from faceoff.datasets.stills import STILL_EXTENSIONS
 from faceoff.io.atomic import atomic_path
-from faceoff.io.video import _CONTAINERS, VIDEO_EXTENSIONS, read_frames
+from faceoff.io.video import _CONTAINERS, VIDEO_EXTENSIONS, read_frames, x264_options
 
 KINDS = ("video", "image", "folder")
 
@@ -107,7 +107,7 @@ def write_video(
                     stream = out.add_stream("libx264", rate=info.rate)
                     stream.width, stream.height = width, height
                     stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
-                    stream.options = {"crf": str(crf), "preset": "veryfast"}
+                    stream.options = x264_options(crf)
                     stream.codec_context.thread_count = 1  # bytes independent of the CPU count
                     if audio_in is not None:
                         audio_out = _audio_stream(out, audio_in, copy_audio)
