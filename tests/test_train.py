@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from faceoff.bench import PRESETS
+from faceoff.bench.measure import PRESETS
 from faceoff.datasets.prepared import PreparedSplit, load_split, save_split
 from faceoff.io.atomic import read_json
 from faceoff.train import SettingsError, TrainSettings, get_model, settings_from_dict, train_model
