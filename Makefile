@@ -10,13 +10,15 @@ STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: env demo test test-fast lint format dag clean-demo help
+.PHONY: env demo test test-fast lint format dag gpu-check clean-demo help
 
 help:
 	@echo "make demo   - set up and run the whole pipeline on synthetic faces (results/demo/)"
 	@echo "              make demo FAMILY=portrait: one study only"
 	@echo "make test   - set up and run the test suite"
-	@echo "make lint   - ruff + snakemake --lint"
+	@echo "make lint   - ruff + snakemake --lint + dvc.yaml up to date"
+	@echo "make gpu-check - on a CUDA machine: every model with every fast switch, resume, evaluate,"
+	@echo "              apply, bench at 256 px (says so and exits 0 without CUDA)"
 
 env: $(STAMP)
 
@@ -52,6 +54,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/snakemake --lint --configfile config/demo.yaml
+	$(BIN)/faceoff -c params.yaml dvc-yaml --check
+
+gpu-check: $(STAMP)
+	$(BIN)/python -m faceoff.bench.gpu_check
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests

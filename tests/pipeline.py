@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -30,14 +32,21 @@ WORKFLOW_FILES = (
 )
 
 
-FACEOFF_ONLY = "config/faceoff-only.yaml"  # written by copy_workflow: the smoke DAG of one study
+FACEOFF_ONLY = "config/faceoff-only.yaml"  # written by copy_workflow: ONE_STUDY
+# The face-off study's reference run on two pairs: what tests of the workflow's mechanics need
+# (the smoke configuration itself runs every variant on one pair).
+ONE_STUDY = {
+    "run_families": ["faceoff"],
+    "datasets": {"persons": {"items": ["A", "B", "C"]}},
+    "families": {"faceoff": {"pairs": ["A2B", "A2C"], "run": ["baseline"]}},
+}
 
 
 def copy_workflow(dst: Path, params_override: str | None = None) -> Path:
     """Copy what the DAG needs into ``dst``; with an override, bake it into params.yaml (for DVC).
 
-    Also writes :data:`FACEOFF_ONLY`, an override that runs the face-off family only: tests of
-    the workflow's mechanics (SLURM, resuming) need one study, not five.
+    Also writes :data:`FACEOFF_ONLY` (:data:`ONE_STUDY`): tests of the workflow's mechanics
+    (SLURM, resuming) need the face-off baseline on two pairs, not every variant of five studies.
     """
     dst.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW_FILES:
@@ -50,11 +59,52 @@ def copy_workflow(dst: Path, params_override: str | None = None) -> Path:
     # test outputs out of the project's own history: a test project versions its results.
     rules = (REPO / ".gitignore").read_text().splitlines()
     (dst / ".gitignore").write_text("\n".join(r for r in rules if r != "results/smoke/") + "\n")
-    (dst / FACEOFF_ONLY).write_text(yaml.safe_dump({"run_families": ["faceoff"]}))
+    (dst / FACEOFF_ONLY).write_text(yaml.safe_dump(ONE_STUDY))
     if params_override:
         merged = load_params([REPO / "params.yaml", REPO / params_override])
         (dst / "params.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
     return dst
+
+
+def build_once(root: Path, name: str, build: Callable[[Path], None]) -> Path:
+    """``root/name``, made by ``build(root/name)`` once for every process that asks for it.
+
+    pytest-xdist runs session fixtures once per worker; the slow builds (the smoke DAG, its
+    `dvc repro`) are shared instead: the first worker builds under an exclusive lock, the others
+    wait and reuse it. A failed build is recorded, so the waiting workers fail with its message
+    rather than each spending minutes repeating it.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    work, done, failed = root / name, root / f"{name}.done", root / f"{name}.failed"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if failed.exists():
+                raise AssertionError(f"building {name} failed in another worker:\n{failed.read_text()}")
+            if not done.exists():
+                shutil.rmtree(work, ignore_errors=True)
+                try:
+                    build(work)
+                except BaseException as exc:
+                    failed.write_text(str(exc))
+                    raise
+                done.touch()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return work
+
+
+def clone_build(src: Path, dst: Path) -> Path:
+    """A copy of a shared build to run commands in or change: files with their times (which
+    Snakemake and DVC compare) and links as links."""
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
+def synthetic_datasets(work: Path) -> list[str]:
+    """The datasets of a copied project whose raw data `faceoff synth` renders (all, in the smoke)."""
+    datasets = yaml.safe_load((work / "params.yaml").read_text())["datasets"]
+    return [name for name, dataset in datasets.items() if dataset.get("synthetic")]
 
 
 def env(work: Path | None = None) -> dict[str, str]:
@@ -102,11 +152,16 @@ def same_losses(losses_csv: Path) -> pd.DataFrame:
     return pd.read_csv(losses_csv).drop(columns="sec_per_step")
 
 
-# A face-off run long enough to be killed between two of its checkpoints.
+# A face-off run long enough to be killed between two of its checkpoints (on small crops: only
+# the resumption is under test).
 LONGER_RUN = {
     "run_families": ["faceoff"],
     "families": {
-        "faceoff": {"pairs": ["A2B"], "train": {"steps": 300, "steps_decay": 100, "checkpoint_every": 20}}
+        "faceoff": {
+            "pairs": ["A2B"],
+            "run": ["baseline"],
+            "train": {"crop_size": 32, "steps": 300, "steps_decay": 100, "checkpoint_every": 20},
+        }
     },
 }
 

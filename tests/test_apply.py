@@ -341,9 +341,9 @@ def test_bad_inputs_give_one_line_and_no_output(tmp_path: Path, clips, capsys) -
     assert "trained model not found" in message and f"faceoff train --run {RUN}" in message
 
     mismatch = tmp_path / "mismatch"
-    _project(mismatch, crop_size=48)  # the smoke data is prepared at 40 px
+    _project(mismatch, crop_size=128)  # the smoke data is prepared at 96 px
     message = _one_error(*_main(mismatch, str(image), "-o", str(mismatch / "o.png"), capsys=capsys))
-    assert "takes 48 px crops, larger than the 40 px faces" in message
+    assert "takes 128 px crops, larger than the 96 px faces" in message
     assert not list(tmp_path.rglob("o.png")) and not out.exists()
 
 

@@ -14,6 +14,7 @@ from faceoff.evaluate.apply_run import REFERENCES, Paste, Segment, evaluate_appl
 from faceoff.io.atomic import read_json
 from faceoff.io.video import read_frames
 from faceoff.synth.person_videos import write_person_videos
+from faceoff.synth.spec import SynthSpec
 
 from .conftest import REPO
 
@@ -24,7 +25,7 @@ SIZE, FIRST, LAST = 96, 4, 11
 def raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Persons A and B, 12 frames each, and A's frames rendered as B."""
     root = tmp_path_factory.mktemp("persons")
-    write_person_videos(root, ["A", "B"], n_frames=12, size=SIZE, ground_truth_pairs=[("A", "B")])
+    write_person_videos(root, SynthSpec(["A", "B"], n_frames=12, size=SIZE, ground_truth_pairs=[("A", "B")]))
     return root
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
+
+from faceoff.cli import _parser
 
 from .conftest import REPO
 
@@ -116,3 +120,87 @@ def test_config_check_names_runs_whose_settings_cannot_train(tmp_path: Path) -> 
     assert "run faceoff/A2B-d5-s0: crop_size 64 < 96" in bad.stderr
     assert "run faceoff/A2B-double_d-s0: crop_size 64 < 96" in bad.stderr
     assert "A2B-baseline-s0" not in bad.stderr and "A2B-unet-s0" not in bad.stderr  # valid at 64 px
+
+
+# --- The command line itself: documented, consistent, fast to ask ---
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Every (sub)command's parser by its prog, e.g. 'faceoff train'."""
+    found = {parser.prog: parser}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= _commands(sub)
+    return found
+
+
+def test_every_option_and_command_has_help() -> None:
+    commands = _commands(_parser())
+    assert {"faceoff train", "faceoff dvc-yaml", "faceoff bench"} <= set(commands)
+    undocumented = []
+    for prog, parser in commands.items():
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                undocumented += [f"{prog} {a.dest}" for a in action._choices_actions if not a.help]
+            elif not isinstance(action, argparse._HelpAction) and not action.help:
+                undocumented.append(f"{prog} {'/'.join(action.option_strings) or action.dest}")
+        if prog != "faceoff" and not parser.description:
+            undocumented.append(f"{prog} (description)")
+    assert undocumented == []
+
+
+def test_an_option_means_one_thing_everywhere() -> None:
+    """The same option has the same metavar in every command (``--out`` names a folder for DAG
+    steps, a file for apply and dvc-yaml) and ``--threads`` the same help."""
+    metavars: dict[str, set[str | None]] = {}
+    threads = set()
+    for parser in _commands(_parser()).values():
+        for action in parser._actions:
+            for option in action.option_strings:
+                if option != "--out" and not isinstance(action, argparse._HelpAction):
+                    metavars.setdefault(option, set()).add(str(action.metavar))
+            if "--threads" in action.option_strings:
+                threads.add(action.help)
+    assert {k: v for k, v in metavars.items() if len(v) > 1} == {}
+    assert metavars["--run"] == {"FAMILY/RUN"} and metavars["--family"] == {"FAMILY"}
+    assert metavars["--dataset"] == {"DATASET"} and metavars["--item"] == {"ITEM"}
+    assert len(threads) == 1 and "--families" not in metavars and "--models" in metavars
+
+
+def test_help_imports_no_torch() -> None:
+    """`faceoff --help` and every `faceoff COMMAND --help` answer without importing torch (or the
+    numeric stack), the machine-independent form of "help in well under a second"."""
+    code = """
+import contextlib, io, sys
+from faceoff.cli import _parser, main
+
+commands = [[]] + [[c] for c in _parser()._subparsers._group_actions[0].choices]
+for argv in commands:
+    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):
+        main([*argv, "--help"])
+    assert "usage: faceoff" in out.getvalue(), argv
+heavy = ("torch", "numpy", "cv2", "pandas", "matplotlib", "faceoff.bench.measure")
+print(len(commands), sorted(set(heavy) & set(sys.modules)))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(len(_commands(_parser()))), "[]"]
+
+
+def test_unknown_dataset_kind_lists_the_registered_ones(tmp_path: Path) -> None:
+    """`faceoff ingest` takes its kinds from the dataset registry (plugins included), not a hand list."""
+    proc = _faceoff("-c", "params.yaml", "ingest", "nosuch", str(tmp_path), "--dest", str(tmp_path / "d"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "unknown dataset kind 'nosuch'" in proc.stderr and "person_videos" in proc.stderr
+
+
+def test_only_trivial_rules_run_locally() -> None:
+    """Training, evaluation, style transfer, video work and figures (which translate) go to the
+    cluster; only the report (HTML from finished files) runs on the submitting host."""
+    blocks = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
+    local = set()
+    for path in blocks:
+        for names in re.findall(r"^localrules:((?:[ \t]*\w+,?)*(?:\n[ \t]+\w+,?)*)", path.read_text(), re.M):
+            local |= set(re.findall(r"\w+", names))
+    assert local == {"report"}

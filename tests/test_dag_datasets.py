@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from faceoff.synth.formats import SYNTH_WRITERS
+from faceoff.datasets.registry import get_kind
+from faceoff.synth.spec import SynthSpec
 
 from .pipeline import BIN, copy_workflow, run
 
@@ -28,8 +29,8 @@ def test_dry_run_plans_one_prepare_job_per_item(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     datasets = {}
     for name, (kind, items) in DATASETS.items():
-        SYNTH_WRITERS[kind](
-            raw / name, items=items, n_frames=6, size=64, fps=25, seed=0, ground_truth_pairs=[]
+        get_kind(kind).synth(
+            raw / name, SynthSpec(items=items, n_frames=6, size=64, fps=25, seed=0, ground_truth_pairs=[])
         )
         datasets[name] = {"kind": kind, "source": str(raw / name), "items": items}
     override = {

@@ -17,7 +17,7 @@ from faceoff.datasets.registry import DatasetError, all_kinds, get_kind
 from faceoff.prepare import PrepareError
 from faceoff.prepare.registry import prepare_item
 from faceoff.prepare.vw300 import clipped_square
-from faceoff.synth.formats import SYNTH_WRITERS
+from faceoff.synth.spec import SynthSpec
 
 SIZE = 64
 ANNOTATED = {"size": 32, "detector": "annotations", "landmarks": "annotations"}
@@ -25,7 +25,9 @@ ANNOTATED = {"size": 32, "detector": "annotations", "landmarks": "annotations"}
 
 def _write(root: Path, kind: str, items: list[str], n: int, pairs: tuple[tuple[str, str], ...] = ()) -> Path:
     out = root / kind
-    SYNTH_WRITERS[kind](out, items=items, n_frames=n, size=SIZE, fps=25, seed=0, ground_truth_pairs=pairs)
+    get_kind(kind).synth(
+        out, SynthSpec(items=items, n_frames=n, size=SIZE, fps=25, seed=0, ground_truth_pairs=pairs)
+    )
     return out
 
 
@@ -51,8 +53,11 @@ ITEMS = {"jaffe": ["NE", "HA"], "300vw": ["001", "203"], "portraits": ["photo", 
 
 
 def test_every_kind_is_registered_with_a_writer() -> None:
-    assert set(all_kinds()) == set(SYNTH_WRITERS) == {"person_videos", "jaffe", "300vw", "portraits", "ffpp"}
-    with pytest.raises(ValueError, match="unknown dataset kind 'vox'"):
+    """Each kind module of the package registers itself, its preparer and its synthetic writer."""
+    kinds = {name: kind for name, kind in all_kinds().items() if kind.synth.__module__.startswith("faceoff.")}
+    assert set(kinds) == {"person_videos", "jaffe", "300vw", "portraits", "ffpp"}
+    assert all(kind.preparer().__module__.startswith("faceoff.prepare.") for kind in kinds.values())
+    with pytest.raises(DatasetError, match="unknown dataset kind 'vox' \\(choose from 300vw, ffpp, jaffe, "):
         get_kind("vox")
 
 
@@ -78,8 +83,8 @@ def test_missing_names_the_absent_path(tmp_path: Path, kind: str) -> None:
 
 
 def test_person_videos_fit_the_registry(tmp_path: Path) -> None:
-    SYNTH_WRITERS["person_videos"](
-        tmp_path, items=["A", "B"], n_frames=6, size=SIZE, ground_truth_pairs=[("A", "B")]
+    get_kind("person_videos").synth(
+        tmp_path, SynthSpec(items=["A", "B"], n_frames=6, size=SIZE, ground_truth_pairs=[("A", "B")])
     )
     spec = get_kind("person_videos")
     assert spec.item_inputs(tmp_path, "A") == [tmp_path / "A.mp4"]

@@ -101,18 +101,20 @@ def test_unknown_run_suggests_the_closest(tmp_path: Path) -> None:
 
 
 def test_crop_larger_than_the_prepared_frames(tmp_path: Path) -> None:
-    override = {"families": {"faceoff": {"train": {"crop_size": 64}}}}
+    override = {"families": {"faceoff": {"train": {"crop_size": 100}}}}
     check = _one_error(_faceoff(tmp_path, "config", "check", override=override))
     assert (
-        "run faceoff/A2B-baseline-s0: families.faceoff.train.crop_size = 64 is larger than "
-        "datasets.persons.prepare.size = 40: lower families.faceoff.train.crop_size, or raise "
-        "datasets.persons.prepare.size to at least 64"
+        "run faceoff/A2B-baseline-s0: families.faceoff.train.crop_size = 100 is larger than "
+        "datasets.persons.prepare.size = 96: lower families.faceoff.train.crop_size, or raise "
+        "datasets.persons.prepare.size to at least 100"
     ) in check
-    assert "run faceoff/A2C-baseline-s0" in check
+    assert "run faceoff/A2B-wgan-s0" in check
     _write_prepared(tmp_path, ("A", "B"), size=40)
     message = _one_error(_faceoff(tmp_path, "train", "--run", "faceoff/A2B-baseline-s0", override=override))
     prepared = tmp_path / "results" / "prepared" / "persons" / "A"
-    assert f"families.faceoff.train.crop_size = 64 is larger than the frames in {prepared} (40 px)" in message
+    assert (
+        f"families.faceoff.train.crop_size = 100 is larger than the frames in {prepared} (40 px)" in message
+    )
     assert "then prepare again" in message
     assert not (tmp_path / "results" / "train").exists()  # stopped before training
 
@@ -178,7 +180,7 @@ def test_missing_or_corrupt_model(tmp_path: Path, state: str) -> None:
 
 
 def test_damaged_resume_checkpoint(tmp_path: Path) -> None:
-    _write_prepared(tmp_path, ("A", "B"), size=40)
+    _write_prepared(tmp_path, ("A", "B"), size=96)
     ckpt = tmp_path / "results" / "train" / "faceoff" / "A2B-baseline-s0" / "ckpt" / "last.pt"
     ckpt.parent.mkdir(parents=True)
     torch.save({"weights": torch.arange(10_000.0)}, ckpt)
@@ -220,8 +222,9 @@ def test_config_check_lists_missing_weights_per_run(tmp_path: Path) -> None:
         message.partition(title)[2].split("\n  ")[0:2] for title in ("FaceNet", "VGG19", "FAN")
     )
     assert f"expected {FACENET_FILE} in {home / 'checkpoints'}" in facenet[0]
+    lambda_p = [f"run portrait/photo2painting-{v}-s0" for v in ("lp1_200", "lp5_200", "lp10_200", "lp5")]
     assert facenet[1].strip() == (
-        "needed by: run portrait/photo2painting-lp5_200-s0, families.portrait.evaluate.identity_net"
+        f"needed by: {', '.join(lambda_p)}, families.portrait.evaluate.identity_net"
     )  # the baseline has lambda_p 0: it loads no identity network
     assert f"expected vgg19-dcbb9e9d.pth in {home / 'hub' / 'checkpoints'}" in vgg[0]
     assert vgg[1].strip() == "needed by: run expression/HA2NE-nst-s0"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from argparse import Namespace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,14 +15,22 @@ from PIL import Image
 from skimage import data as skdata
 
 from faceoff.datasets.prepared import PreparedSplit, load_split, save_split
-from faceoff.evaluate import build_table, copy_input, evaluate_pair, summary_table, write_table
+from faceoff.evaluate import build_table, copy_input, evaluate_pair, kinds, summary_table, write_table
 from faceoff.evaluate import metrics as m
-from faceoff.evaluate.glossary import Glossary, all_glossaries, get_glossary, register_glossary
+from faceoff.evaluate.glossary import Glossary, all_glossaries, get_glossary
+from faceoff.evaluate.kinds import (
+    EvaluationError,
+    EvaluationJob,
+    EvaluationKind,
+    FigureJob,
+    get_evaluation,
+    register_evaluation,
+)
 from faceoff.evaluate.run import translate_all
 from faceoff.evaluate.table import variant_table
 from faceoff.faces.identity import DlibFaceEmbedder
 from faceoff.faces.landmarks import LandmarkFinder
-from faceoff.io.atomic import read_json
+from faceoff.io.atomic import read_json, write_json
 from faceoff.io.video import read_frames
 
 SIZE, CROP, N = 96, 88, 6
@@ -293,9 +303,133 @@ def test_every_metric_name_has_one_meaning() -> None:
     # Reenactment's copy excess (> 0 = collapse) is not translation's collapse (near 0 = collapse).
     excess = Glossary("other", "", {"collapse": reenact["ssim_input_excess"]})
     with pytest.raises(ValueError, match=r"collapse \(translate\)"):
-        register_glossary(excess)
+        register_evaluation(EvaluationKind("other", excess, _toy_evaluate))
+    steps = Glossary("other", "", {"steps": "optimiser steps of the evaluation"})
     with pytest.raises(ValueError, match="steps"):
-        register_glossary(Glossary("other", "", {"steps": "optimiser steps of the evaluation"}))
+        register_evaluation(EvaluationKind("other", steps, _toy_evaluate))
     assert "other" not in all_glossaries()
-    with pytest.raises(ValueError, match="no glossary for evaluation kind 'other'"):
-        get_glossary("other")
+
+
+# --- evaluation kinds ------------------------------------------------------------------------
+
+TOY = Glossary("toy", "What the toy kind counts.", {"toy_frames": "test frames the toy kind was given"})
+
+
+def _toy_evaluate(job: EvaluationJob) -> dict[str, Any]:
+    """A kind's whole contract: score the job's model on its test splits, write metrics.json last."""
+    result = {
+        "names": dict(zip("AB", job.pair, strict=True)),
+        "copy_input": job.model is None,
+        "toy_frames": sum(len(split) for split in job.tests.values()),
+        "n_frames": job.max_frames,
+    }
+    write_json(job.out_dir / "metrics.json", result)
+    return result
+
+
+def test_an_unknown_kind_names_the_registered_ones() -> None:
+    with pytest.raises(
+        EvaluationError, match=r"unknown evaluation kind 'nope' \(registered: reenact, translate\)"
+    ):
+        get_evaluation("nope")
+    with pytest.raises(EvaluationError, match="unknown evaluation kind 'nope'"):
+        get_glossary("nope")
+    assert get_evaluation("translate").glossary is get_glossary("translate")
+
+
+def test_a_kind_registers_once_with_its_own_glossary(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kinds, "KINDS", dict(kinds.all_evaluations()))
+    toy = register_evaluation(EvaluationKind("toy", TOY, _toy_evaluate))
+    assert register_evaluation(toy) is toy and get_evaluation("toy") is toy
+    with pytest.raises(ValueError, match="'toy' registered twice"):
+        register_evaluation(EvaluationKind("toy", TOY, _toy_evaluate))
+    with pytest.raises(ValueError, match="'toy2' has the glossary of 'toy'"):
+        register_evaluation(EvaluationKind("toy2", TOY, _toy_evaluate))
+
+
+def _toy_params(root: Path) -> dict[str, Any]:
+    """A family whose model (``toy``, evaluated by kind ``toy``) neither steps.py nor any config knows."""
+    family = {
+        "dataset": "toys",
+        "pairs": ["P2Q"],
+        "run": ["one", "two"],
+        "seeds": [0],
+        "variants": {"one": {}, "two": {"crop_size": 24}},
+        "train": {"model": "toy", "crop_size": 32},
+        "evaluate": {"max_frames": 3, "video_frames": 2, "identity_net": "dlib_resnet"},
+    }
+    toys = {"kind": "person_videos", "items": ["P", "Q"], "source": str(root / "raw")}
+    return {
+        "output_dir": str(root),
+        "device": "cpu",
+        "datasets": {"toys": toys},
+        "families": {"toyfam": family},
+    }
+
+
+def test_a_kind_registered_elsewhere_evaluates_and_draws_through_the_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model and its evaluation kind registered outside the package (as a plug-in registers them):
+    `faceoff evaluate` scores with the kind, `faceoff table` tabulates its metric and `faceoff figure`
+    draws the kind's figures, with no edit of steps.py."""
+    from faceoff import steps
+    from faceoff.config import Layout
+    from faceoff.train.loop import Stepper
+    from faceoff.train.registry import MODELS, ModelSpec
+    from faceoff.train.settings import BaseSettings
+
+    drawn: list[FigureJob] = []
+
+    def figures(job: FigureJob) -> None:
+        drawn.append(job)
+        Image.fromarray(job.test_split(job.runs[0]).frames[0]).save(job.folder / f"toy-{job.pair}.png")
+
+    monkeypatch.setattr(kinds, "KINDS", dict(kinds.all_evaluations()))
+    register_evaluation(EvaluationKind("toy", TOY, _toy_evaluate, figures))
+    monkeypatch.setitem(MODELS, "toy", ModelSpec("toy", BaseSettings, Stepper, evaluation="toy"))
+    params = _toy_params(tmp_path)
+    layout = Layout.of(params)
+    for item, n in (("P", 5), ("Q", 4)):
+        frames = _ramp(n, 40)
+        save_split(
+            layout.prepared("toys", item),
+            "test",
+            PreparedSplit(
+                frames, np.zeros((n, 68, 2), np.float32), np.ones((n, 40, 40), np.uint8), np.arange(n)
+            ),
+        )
+    steps.evaluate(Namespace(run=None, copy="toyfam/P2Q", out=None, threads=0), params)
+    metrics = read_json(layout.copy_baseline("toyfam", "P2Q") / "metrics.json")
+    assert metrics["toy_frames"] == 9 and metrics["copy_input"] and metrics["n_frames"] == 3
+    table = build_table({"P2Q-copy": layout.copy_baseline("toyfam", "P2Q") / "metrics.json"})
+    assert table["toy_frames"].tolist() == [9.0]  # a plug-in kind's metric is a column
+
+    for run in ("P2Q-one-s0", "P2Q-two-s0"):
+        write_table(
+            pd.DataFrame({"step": [0, 2], "loss": [1.0, 0.5]}), layout.train("toyfam", run) / "losses.csv"
+        )
+    steps.figure(Namespace(family="toyfam"), params)
+    assert [(job.family, job.pair, [r.variant for r in job.runs]) for job in drawn] == [
+        ("toyfam", "P2Q", ["one", "two"])
+    ]
+    assert drawn[0].losses(drawn[0].runs[1]) == layout.train("toyfam", "P2Q-two-s0") / "losses.csv"
+    assert {p.name for p in layout.figures("toyfam").iterdir()} == {"losses.png", "toy-P2Q.png"}
+
+
+def test_a_model_naming_an_unregistered_kind_stops_the_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from faceoff import steps
+    from faceoff.train.loop import Stepper
+    from faceoff.train.registry import MODELS, ModelSpec
+    from faceoff.train.settings import BaseSettings
+
+    monkeypatch.setitem(MODELS, "toy", ModelSpec("toy", BaseSettings, Stepper, evaluation="toy"))
+    params = _toy_params(tmp_path)
+    with pytest.raises(EvaluationError, match="unknown evaluation kind 'toy'"):
+        steps.evaluate(Namespace(run=None, copy="toyfam/P2Q", out=None, threads=0), params)
+    problems = [p for p in steps.config_problems(params) if "evaluation kind" in p]
+    assert len(problems) == 2 and problems[0].startswith(
+        "run toyfam/P2Q-one-s0: unknown evaluation kind 'toy'"
+    )

@@ -18,9 +18,9 @@ from faceoff.cli import main as cli_main
 from faceoff.config import load_params
 from faceoff.config.layout import Layout
 from faceoff.config.runs import get_run
+from faceoff.datasets.crops import center_crop
 from faceoff.datasets.prepared import PreparedSplit, save_split
 from faceoff.evaluate import metrics as m
-from faceoff.evaluate.run import center_crop
 from faceoff.io.atomic import read_json
 from faceoff.losses.perceptual import gram_matrix
 from faceoff.nets.sagan import SADiscriminator, SAGenerator, SelfAttention

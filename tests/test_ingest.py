@@ -18,8 +18,9 @@ from faceoff.config import load_params
 from faceoff.datasets.archive import UnsafeArchiveError, safe_extract
 from faceoff.datasets.check import ContentError, data_files
 from faceoff.datasets.ingest import ingest
-from faceoff.datasets.registry import DatasetError
-from faceoff.synth.formats import FFPP_VIDEOS, SYNTH_WRITERS, write_jaffe
+from faceoff.datasets.registry import DatasetError, get_kind
+from faceoff.synth.formats import FFPP_VIDEOS, write_jaffe
+from faceoff.synth.spec import SynthSpec
 
 from .pipeline import BIN, REPO, copy_workflow, env, run
 
@@ -29,7 +30,7 @@ DVC = Path(sys.executable).with_name("dvc")
 @pytest.fixture(scope="module")
 def jaffe_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("raw") / "jaffe"
-    write_jaffe(out, n_frames=2, size=32)
+    write_jaffe(out, SynthSpec(items=(), n_frames=2, size=32))
     return out
 
 
@@ -172,11 +173,10 @@ def test_no_dvc_repository_is_a_message_not_a_failure(jaffe_dir: Path, tmp_path:
 def test_cli_ingests_a_zip_of_person_videos_in_a_top_folder(tmp_path: Path) -> None:
     """`faceoff ingest videos`: a top folder and macOS debris around the videos are not persons."""
     from faceoff.cli import main
-    from faceoff.synth.formats import SYNTH_WRITERS
 
     videos = tmp_path / "persons"
-    SYNTH_WRITERS["person_videos"](
-        videos, items=["A", "B"], n_frames=8, size=48, fps=25, seed=0, ground_truth_pairs=[]
+    get_kind("person_videos").synth(
+        videos, SynthSpec(items=["A", "B"], n_frames=8, size=48, fps=25, seed=0, ground_truth_pairs=[])
     )
     archive = _zip(tmp_path / "persons.zip", videos, prefix="persons/")
     with zipfile.ZipFile(archive, "a") as zf:
@@ -206,8 +206,8 @@ ITEMS = {
 
 
 def _render(kind: str, out: Path, n_frames: int = 6, size: int = 32) -> Path:
-    SYNTH_WRITERS[kind](
-        out, items=ITEMS[kind], n_frames=n_frames, size=size, fps=25, seed=0, ground_truth_pairs=[]
+    get_kind(kind).synth(
+        out, SynthSpec(items=ITEMS[kind], n_frames=n_frames, size=size, fps=25, seed=0, ground_truth_pairs=[])
     )
     return out
 
@@ -285,7 +285,7 @@ def test_empty_and_undecodable_images_are_named_and_counted(tmp_path: Path) -> N
 
 def test_a_truncated_jaffe_tiff_is_undecodable(tmp_path: Path) -> None:
     raw = tmp_path / "jaffe"
-    write_jaffe(raw, n_frames=2, size=32)
+    write_jaffe(raw, SynthSpec(items=(), n_frames=2, size=32))
     tiff = sorted(raw.glob("*.HA*.tiff"))[0]
     tiff.write_bytes(tiff.read_bytes()[: tiff.stat().st_size // 2])
     error = _content_error("jaffe", raw, tmp_path / "dest")

@@ -7,7 +7,23 @@ import math
 import pytest
 import torch
 
-from faceoff.losses import AdversarialLoss, cycle_loss, gradient_penalty, identity_loss, masked_l1, ssim_loss
+from faceoff.losses import (
+    AdversarialLoss,
+    GanObjective,
+    adversarial,
+    cycle_loss,
+    gan_modes,
+    get_gan_objective,
+    gradient_penalty,
+    identity_loss,
+    masked_l1,
+    register_gan_objective,
+    ssim_loss,
+)
+from faceoff.losses.cyclegan import CycleGANObjective
+from faceoff.train.progressive import ProgressiveSettings
+from faceoff.train.sagan import SAGANSettings
+from faceoff.train.settings import SettingsError, TrainSettings
 
 
 def test_lsgan_is_squared_distance_to_target() -> None:
@@ -85,3 +101,62 @@ def test_cycle_and_identity_weights() -> None:
     l1, _ = cycle_loss(rec, real, lambda_cycle=10.0)
     assert l1.item() == pytest.approx(2.5)
     assert identity_loss(rec, real, weight=5.0).item() == pytest.approx(1.25)
+
+
+# ---------------------------------------------------------------- the gan_mode registry
+
+
+def _hinge(scores: torch.Tensor, real: bool) -> torch.Tensor:
+    return torch.relu(1 - scores).mean() if real else torch.relu(1 + scores).mean()
+
+
+def test_registered_objective_is_a_gan_mode_of_every_model_of_its_kind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(adversarial, "GAN_OBJECTIVES", dict(adversarial.GAN_OBJECTIVES))
+    assert gan_modes() == ("lsgan", "vanilla", "wgan", "wgangp")
+    assert gan_modes(wasserstein=False) == ("lsgan", "vanilla") and gan_modes(classes=True) == ("ce",)
+    hinge = register_gan_objective(GanObjective("hinge", _hinge))
+    assert get_gan_objective("hinge") is hinge and "hinge" in gan_modes(wasserstein=False)
+    gan = AdversarialLoss("hinge")
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([-3.0, 1.0])
+    assert gan(fake, True).item() == 2.0  # the generator's view: (4 + 0) / 2
+    assert gan.discriminator(real, fake).item() == 0.5 * (0.5 + 1.0)  # halved, as a non-critic
+    assert TrainSettings.from_dict({"gan_mode": "hinge"}).gan_mode == "hinge"
+    assert ProgressiveSettings.from_dict({"gan_mode": "hinge", "crop_size": 64}).gan_mode == "hinge"
+    with pytest.raises(SettingsError, match="gan_mode='hinge'"):
+        SAGANSettings.from_dict({"gan_mode": "hinge"})  # D outputs class logits: a class objective
+    with pytest.raises(ValueError, match="registered twice"):
+        register_gan_objective(GanObjective("hinge", _hinge))
+
+
+def test_objective_kinds_decide_which_models_take_them() -> None:
+    with pytest.raises(SettingsError, match="gan_mode='wgan'"):  # no critic steps in the progressive model
+        ProgressiveSettings.from_dict({"gan_mode": "wgan", "crop_size": 64})
+    with pytest.raises(ValueError, match="class logits"):
+        AdversarialLoss("ce")
+    assert get_gan_objective("wgan").clip and get_gan_objective("wgangp").penalty
+    assert SAGANSettings.from_dict({"gan_mode": "wgan", "crop_size": 64}).gan_mode == "wgan"
+
+
+# ---------------------------------------------------------------- the CycleGAN objective
+
+
+def test_cyclegan_objective_averages_discriminators_and_vanishes_for_identity_generators() -> None:
+    """Generators that change nothing: no cycle or identity loss; the adversarial term of a side is
+    the mean over its discriminators (LSGAN: scores 1 cost 0, scores 0 cost 1)."""
+    x, y = torch.rand(2, 3, 8, 8) * 2 - 1, torch.rand(2, 3, 8, 8) * 2 - 1
+    same = lambda t: t  # noqa: E731
+    ones, zeros = (lambda t: torch.ones(len(t), 1, 2, 2)), (lambda t: torch.zeros(len(t), 1, 2, 2))
+    for batch_passes in (False, True):
+        objective = CycleGANObjective(AdversarialLoss("lsgan"), 10.0, 0.5, batch_passes=batch_passes)
+        terms, fake_b, fake_a = objective.generator(same, same, [ones], [ones, zeros], x, y)
+        assert torch.equal(fake_b, x) and torch.equal(fake_a, y)
+        assert terms["G_cycle"].item() == 0 and terms["G_idt"].item() == 0 and terms["G_perc"].item() == 0
+        assert terms["G_gan"].item() == 0.5 and terms["G_total"].item() == 0.5
+        assert objective.discriminator(ones, x, y).item() == 0.5 * (0 + 1)  # real judged real, fake too
+    shifted = lambda t: t + 0.5  # noqa: E731
+    objective = CycleGANObjective(AdversarialLoss("lsgan"), 10.0, 0.5)
+    terms, _, _ = objective.generator(shifted, shifted, [ones], [ones], x, y)
+    assert terms["G_cycle"].item() == pytest.approx(2 * 10.0 * 1.0)  # |x + 1 - x| per direction
+    assert terms["G_idt"].item() == pytest.approx(2 * 5.0 * 0.5)

@@ -10,23 +10,40 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from faceoff.evaluate.glossary import get_glossary
 from faceoff.io.video import read_frames
 from faceoff.report.studies import study
 
-from .pipeline import BIN, copy_workflow, files_under, run, same_losses
+from .pipeline import BIN, REPO, clone_build, copy_workflow, files_under, run, same_losses
 
 pytestmark = pytest.mark.slow
 SMOKE = "results/smoke"
 SIZES = {"faceoff": 128, "swap": 64}  # the raw frames of config/smoke.yaml's persons and ffpp
+# Every family runs every variant of params.yaml's `run` in the smoke configuration too.
+RUN = {
+    name: family["run"]
+    for name, family in yaml.safe_load((REPO / "params.yaml").read_text())["families"].items()
+}
+FACEOFF_RUNS = [f"A2B-{variant}-s0" for variant in RUN["faceoff"]]  # the smoke's one pair
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = copy_workflow(tmp_path_factory.mktemp("snakemake"))
-    run([str(BIN / "snakemake"), "--cores", "2", "--configfile", "config/smoke.yaml"], work)
-    return work
+def smoke(smoke_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's smoke build, copied: tests here run Snakemake and DVC in it."""
+    return clone_build(smoke_build, tmp_path_factory.mktemp("snakemake") / "work")
+
+
+def test_smoke_runs_every_variant_of_every_family() -> None:
+    """config/smoke.yaml shrinks steps and frames, never the variants a family runs."""
+    from faceoff.config import load_params
+
+    smoke = load_params([REPO / "params.yaml", REPO / "config/smoke.yaml"])
+    assert {name: family["run"] for name, family in smoke["families"].items()} == RUN
+    assert "run_families" not in smoke
+    for family in smoke["families"].values():
+        assert set(family["variants"]) <= set(family["run"])
 
 
 def _snakemake_outputs(work: Path) -> set[str]:
@@ -53,23 +70,25 @@ def _dvc_outputs(work: Path) -> set[str]:
 def test_smoke_dag_builds_everything(smoke: Path) -> None:
     out = smoke / SMOKE
     assert (out / "report.html").stat().st_size > 0
-    for pair in ("A2B", "A2C"):
-        metrics = json.loads((out / f"evaluate/faceoff/{pair}-baseline-s0/metrics.json").read_text())
+    for run_id in FACEOFF_RUNS:  # every variant trained, evaluated and filmed
+        metrics = json.loads((out / f"evaluate/faceoff/{run_id}/metrics.json").read_text())
         for key in ("l1_gt", "psnr_gt", "ssim_gt", "ssim_input", "cycle_l1", "identity_sim", "flicker"):
-            assert np.isfinite(metrics[key]), key
-        frames = list(read_frames(out / f"evaluate/faceoff/{pair}-baseline-s0/faceoff.mp4"))
-        assert len(frames) == 10
-        train = json.loads((out / f"train/faceoff/{pair}-baseline-s0/train.json").read_text())
-        assert train["steps"] == 10 and train["diverged"] is False
+            assert np.isfinite(metrics[key]), (run_id, key)
+        frames = list(read_frames(out / f"evaluate/faceoff/{run_id}/faceoff.mp4"))
+        assert len(frames) == 10, run_id
+        train = json.loads((out / f"train/faceoff/{run_id}/train.json").read_text())
+        assert train["steps"] == 10 and train["diverged"] is False, run_id
     table = pd.read_csv(out / "tables/faceoff.csv")
-    assert len(table) == 6 and (table["variant"] == "copy input").sum() == 2
-    assert (table["variant"] == "ground-truth paste").sum() == 2 and table["apply_l1_gt"].notna().all()
+    assert sorted(table["run"]) == sorted([*FACEOFF_RUNS, "A2B-copy", "A2B-groundtruth-paste"])
+    assert len(table) == 12 + 2 and (table["variant"] == "copy input").sum() == 1
+    assert (table["variant"] == "ground-truth paste").sum() == 1 and table["apply_l1_gt"].notna().all()
     summary = pd.read_csv(out / "tables/faceoff/summary.csv")
-    assert sorted(summary["variant"]) == ["baseline", "copy input", "ground-truth paste"]
-    assert summary["pairs"].tolist() == [2, 2, 2]
-    assert not (out / "tables/faceoff/ssim_w.csv").exists()  # none of the sweep's variants is run
+    assert sorted(summary["variant"]) == sorted([*RUN["faceoff"], "copy input", "ground-truth paste"])
+    assert summary["pairs"].tolist() == [1] * 14  # two pairs: tests/test_slurm.py
+    sweep = pd.read_csv(out / "tables/faceoff/ssim_w.csv")  # the SSIM weight sweep, in its order
+    assert sweep["variant"].drop_duplicates().tolist() == ["ssim_w1e4", "ssim_w1e3", "ssim", "ssim_w1e1"]
     figures = sorted(p.name for p in (out / "figures/faceoff").glob("*.png"))
-    assert figures == ["comparison-A2B.png", "comparison-A2C.png", "losses.png"]
+    assert figures == ["comparison-A2B.png", "losses.png"]
     for rule in ("prepare", "train", "evaluate", "apply", "table", "figure"):
         assert list((out / "logs" / rule).rglob("*.log")), f"no log for rule {rule}"
 
@@ -77,7 +96,7 @@ def test_smoke_dag_builds_everything(smoke: Path) -> None:
 def test_every_study_builds_its_tables_figures_and_report_section(smoke: Path) -> None:
     out = smoke / SMOKE
     expected = {
-        "portrait": ["baseline", "copy input", "lp5_200"],
+        "portrait": ["baseline", "copy input", "lp10_200", "lp1_200", "lp5", "lp5_200"],
         "expression": ["copy input", "cyclegan", "nst", "sagan", "sagan_wgan"],
         "reenact": ["copy input", "full", "no_consistency", "no_perceptual_identity", "no_pixel"],
         "swap": [
@@ -102,7 +121,7 @@ def test_every_study_builds_its_tables_figures_and_report_section(smoke: Path) -
     assert "(translate evaluation)" in report and "(reenact evaluation)" in report
     # The portrait sweep is judged on the validation split, the final table on the test split.
     sweep = pd.read_csv(out / "tables/portrait/lambda_p.csv")
-    assert sweep["lambda_p"].tolist() == [5.0] and np.isfinite(sweep["val_ssim_input"]).all()
+    assert sweep["lambda_p"].tolist() == [1.0, 5.0, 10.0] and np.isfinite(sweep["val_ssim_input"]).all()
     assert np.isfinite(pd.read_csv(out / "tables/portrait/final.csv")["identity_input"]).all()
     # The expression classifier scores every translation, the copy baseline included.
     expression = pd.read_csv(out / "tables/expression.csv")
@@ -132,12 +151,7 @@ def test_apply_scores_every_faceoff_and_swap_run_between_its_references(smoke: P
     out = smoke / SMOKE
     # config/smoke.yaml's test splits start there; swap's evaluate.max_frames keeps 4 of its 8 frames.
     held_out = {"faceoff": (30, 39), "swap": (22, 25)}
-    runs = {
-        "faceoff": ["A2B-baseline-s0", "A2C-baseline-s0"],
-        "swap": [
-            f"0712054-{v}-s0" for v in ("autoencoder", "cyclegan", "cyclegan_idt_plateau", "progressive")
-        ],
-    }
+    runs = {"faceoff": FACEOFF_RUNS, "swap": [f"0712054-{v}-s0" for v in RUN["swap"]]}
     for family, ids in runs.items():
         for run_id in ids:
             folder = out / f"evaluate/{family}/{run_id}"
@@ -180,24 +194,20 @@ def _dvc_paths(work: Path) -> list[str]:
         return [str(out.fs_path) for stage in repo.index.stages for out in stage.outs]
 
 
-def test_dvc_repro_matches_snakemake(smoke: Path, tmp_path: Path) -> None:
-    work = copy_workflow(tmp_path / "repro", params_override="config/smoke.yaml")
-    run(["git", "init", "-q"], work)
-    run([str(BIN / "dvc"), "init", "-q"], work)
-    # DVC's flow renders its own raw data (`faceoff synth` is deterministic, tests/test_synth.py).
-    for dataset in ("persons", "portraits", "jaffe", "vw300", "ffpp"):
-        run([str(BIN / "faceoff"), "-c", "params.yaml", "synth", "--dataset", dataset], work)
+def test_dvc_repro_matches_snakemake(smoke: Path, dvc_smoke_build: Path, tmp_path: Path) -> None:
+    """`dvc repro` of the smoke project (the session's shared build: conftest.dvc_smoke_build, its
+    raw data rendered by `faceoff synth`) against Snakemake's build."""
+    work = clone_build(dvc_smoke_build, tmp_path / "repro")
     raw = sorted(p.relative_to(smoke) for p in (smoke / SMOKE / "raw").rglob("*") if p.is_file())
     raw = [rel for rel in raw if rel.name != ".snakemake_timestamp"]
     assert raw == sorted(p.relative_to(work) for p in (work / SMOKE / "raw").rglob("*") if p.is_file())
     assert [rel for rel in raw if (work / rel).read_bytes() != (smoke / rel).read_bytes()] == []
-    run([str(BIN / "dvc"), "repro"], work)
     # Two independent runs of the DAG on CPU (Snakemake's and DVC's): the same metrics, bytes
     # for bytes, and the same losses at every logged step (all but the timing column).
     metrics = sorted(p.relative_to(smoke) for p in (smoke / SMOKE / "evaluate").rglob("metrics.json"))
-    assert len(metrics) == 4 + 3 + 5 + 5 + 5  # runs and copy baselines of the five studies
+    assert len(metrics) == 13 + 6 + 5 + 5 + 5  # runs and copy baselines of the five studies
     applied = sorted(p.relative_to(smoke) for p in (smoke / SMOKE / "evaluate").rglob("apply_metrics.json"))
-    assert len(applied) == 2 + 4  # the face-off and swap runs pasted back into whole frames
+    assert len(applied) == 12 + 4  # the face-off and swap runs pasted back into whole frames
     for rel in metrics + applied:
         assert (work / rel).read_bytes() == (smoke / rel).read_bytes(), rel
     for rel in sorted(p.relative_to(smoke) for p in (smoke / SMOKE / "train").rglob("losses.csv")):
@@ -227,4 +237,4 @@ def test_snakemake_report_holds_every_table_figure_and_video(smoke: Path) -> Non
         family = Path(Path(path).parts[3]).stem  # tables/<family>.csv or <step>/<family>/...
         assert category == study(family).label, path
         assert "How to read it" in results[path]["caption"], path
-    assert set(categories["000 CycleGAN Face-off"]) == {"tables", "figures", "baseline", "copy input"}
+    assert set(categories["000 CycleGAN Face-off"]) == {"tables", "figures", "copy input", *RUN["faceoff"]}

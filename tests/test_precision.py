@@ -115,7 +115,7 @@ def test_the_command_stops_a_mismatched_resume_without_traceback(
     """`faceoff train` of an `auto` run trained in bf16 elsewhere, here where auto means fp32."""
     out = tmp_path / "out"
     override = tmp_path / "auto.yaml"
-    families = {"faceoff": {"pairs": ["A2B"], "train": {"precision": "auto"}}}
+    families = {"faceoff": {"pairs": ["A2B"], "train": {"precision": "auto", "crop_size": 32}}}
     override.write_text(yaml.safe_dump({"output_dir": str(out), "families": families}))
     for item, hue in (("A", 0), ("B", 160)):
         save_split(out / "prepared" / "persons" / item, "train", make_split(size=40, hue=hue, seed=hue))

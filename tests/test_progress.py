@@ -149,10 +149,10 @@ def run_logged(tmp_path: Path, name: str, *args: str) -> list[str]:
 def test_synth_and_prepare_log_progress_to_their_log_files(tmp_path: Path) -> None:
     raw = tmp_path / "persons"
     lines = run_logged(tmp_path, "synth", "synth", "--dataset", "persons", "--out", str(raw))
-    assert lines[0] == "synth person videos: 0/280 frame (0%) in 00:00, ?frame/s, ?s/frame, ETA ?"
+    assert lines[0] == "synth person videos: 0/160 frame (0%) in 00:00, ?frame/s, ?s/frame, ETA ?"
     matches = [LINE.match(line) for line in lines[1:]]
     assert all(matches), lines
-    assert matches[-1]["n"] == "280" and len(matches) >= 2
+    assert matches[-1]["n"] == "160" and len(matches) >= 2
 
     override = tmp_path / "raw.yaml"
     override.write_text(f"datasets: {{persons: {{source: {raw}}}}}\n")

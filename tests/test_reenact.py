@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 import torch
 
+from faceoff.datasets.crops import center_crop
 from faceoff.datasets.prepared import PreparedSplit, load_split
+from faceoff.datasets.registry import get_kind
 from faceoff.evaluate.glossary import get_glossary
 from faceoff.evaluate.reenact import METRICS, evaluate_reenact
-from faceoff.evaluate.run import center_crop
 from faceoff.evaluate.table import build_table
 from faceoff.faces.features import build_feature_net
 from faceoff.faces.heatmaps import (
@@ -30,10 +31,10 @@ from faceoff.losses import reenact as L
 from faceoff.nets.reenact import ReenactDiscriminator, ReenactGenerator
 from faceoff.plots.reenact import error_heatmaps, error_map, loss_magnitudes, reenactment_grid
 from faceoff.prepare.registry import prepare_item
-from faceoff.synth.formats import SYNTH_WRITERS
 from faceoff.synth.params import EXPRESSION_PRESETS, Lighting, Pose
 from faceoff.synth.person_videos import person_identity
 from faceoff.synth.render import render_face
+from faceoff.synth.spec import SynthSpec
 from faceoff.train.data import step_rng
 from faceoff.train.reenact import ReenactSettings, sample_triplets
 from faceoff.train.registry import load_translator, train_model
@@ -60,7 +61,9 @@ TINY = {
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, PreparedSplit]:
     """Two train and two test videos of synthetic 300VW, prepared at 36 px (so crops move by 2)."""
     root = tmp_path_factory.mktemp("300vw")
-    SYNTH_WRITERS["300vw"](root / "raw", items=[*TRAIN, *TEST], n_frames=8, size=64, fps=25, seed=0)
+    get_kind("300vw").synth(
+        root / "raw", SynthSpec(items=[*TRAIN, *TEST], n_frames=8, size=64, fps=25, seed=0)
+    )
     splits = {}
     for item in (*TRAIN, *TEST):
         report = prepare_item("300vw", root / "raw", item, root / item, {"size": 36}, progress=False)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from html import escape
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,6 +12,8 @@ from urllib.parse import unquote
 
 import jinja2
 import numpy as np
+import pytest
+import yaml
 
 from faceoff.config import load_params
 from faceoff.evaluate import build_table, write_table
@@ -18,6 +22,8 @@ from faceoff.io.atomic import write_json
 from faceoff.plots import sample_grid, side_by_side_video
 from faceoff.report.captions import caption, figure_output, run_fields, snakemake_report_files
 from faceoff.report.html import write_report
+
+from .conftest import REPO
 
 
 def _metrics(l1: float, copy: bool) -> dict:
@@ -136,11 +142,16 @@ def _plain_rst(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-def test_snakemake_report_files_are_generated_and_committed() -> None:
-    """workflow/report/ is what faceoff.report.captions writes: rerun it after editing a caption."""
+def test_snakemake_report_files_are_generated_and_committed(tmp_path: Path) -> None:
+    """workflow/report/ is what faceoff.report.captions writes: rerun it after editing a caption.
+    Written by a fresh process, as a maintainer runs it: models that other tests' plugins
+    registered in this one must not count."""
     folder = Path(__file__).resolve().parents[1] / "workflow" / "report"
-    for name, text in snakemake_report_files().items():
-        assert (folder / name).is_file() and (folder / name).read_text() == text, (
+    subprocess.run([sys.executable, "-m", "faceoff.report.captions", str(tmp_path)], check=True)
+    written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert written, "faceoff.report.captions wrote nothing"
+    for name in written:
+        assert (folder / name).is_file() and (folder / name).read_text() == (tmp_path / name).read_text(), (
             f"workflow/report/{name} is stale: run `python -m faceoff.report.captions workflow/report`"
         )
 
@@ -176,3 +187,70 @@ def test_snakemake_captions_say_what_the_html_report_says() -> None:
     assert "section 5.7 (Training Loss Comparison), figure 7" in caption("losses", "faceoff").rst()
     assert "``driving_nme``" in caption("table", "reenact", "reenact").rst()
     assert "``collapse``" not in caption("table", "reenact", "reenact").rst()
+
+
+def test_a_study_is_its_parameters(tmp_path: Path) -> None:
+    """A family under a name no module knows (a copy of the face-off and reenactment families): the
+    report gives it a section, a table caption with its own kind's columns, and Snakemake's caption
+    files render for it what the HTML report says."""
+    from faceoff import cli
+
+    base = load_params([REPO / "params.yaml", REPO / "config/smoke.yaml"])
+    families = {"novel": base["families"]["faceoff"], "mimic": base["families"]["reenact"]}
+    override = tmp_path / "study.yaml"
+    override.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "out"), "families": families}))
+    config = [REPO / "params.yaml", REPO / "config/smoke.yaml", override]
+    assert cli.main([*(a for c in config for a in ("-c", str(c))), "report"]) == 0
+    page = (tmp_path / "out" / "report.html").read_text()
+    for family, kind in (("novel", "translate"), ("mimic", "reenact")):
+        section = page.split(f'<section id="{family}">')[1].split("</section>")[0]
+        assert section.startswith(f"<h2>{family}: {family}</h2>")
+        assert f"({kind} evaluation)" not in section  # no table yet: named missing, no glossary
+        assert (
+            "missing: " in section
+            and caption("video", family, kind, **run_fields("A2B-x-s0")).study == family
+        )
+    files = snakemake_report_files()
+    params = load_params(config)
+    run = "1142124-full-s0"
+    for family, kind in (("novel", "translate"), ("mimic", "reenact")):
+        cases = [
+            ("table.rst", {}, caption("table", family, kind)),
+            ("run_video.rst", {"run": run}, caption("video", family, kind, **run_fields(run))),
+            ("table_views.rst", {"name": "ssim_w"}, caption("view", family, kind, name="ssim_w")),
+            ("figures.rst", {"name": "errors-A2B"}, caption("errors", family, kind, pair="A2B")),
+        ]
+        for file, wildcards, expected in cases:
+            rendered = _snakemake_caption(files, file, params, family=family, **wildcards)
+            assert _plain_rst(rendered) == _plain_rst(expected.rst()), (file, family)
+        assert "a family without a registered study" in caption("table", family, kind).rst()
+
+
+def test_a_kind_without_caption_texts_gets_generic_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kind a plug-in registers has no caption text of its own: its videos and samples get the
+    generic one, its table the columns of its own glossary."""
+    from faceoff.evaluate import kinds
+    from faceoff.evaluate.glossary import Glossary
+    from faceoff.evaluate.kinds import EvaluationKind
+
+    monkeypatch.setattr(kinds, "KINDS", dict(kinds.all_evaluations()))
+    glossary = Glossary("toy", "toy", {"toy_frames": "frames the toy kind saw"})
+    kinds.register_evaluation(EvaluationKind("toy", glossary, lambda job: {}))
+    video = caption("video", "faceoff", "toy", **run_fields("A2B-x-s0"))
+    assert "as its evaluation kind renders it" in video.shows and "`A2B-x-s0`" in video.shows
+    assert caption("table", "faceoff", "toy").definitions["toy_frames"] == "frames the toy kind saw"
+
+
+def test_a_registered_study_names_its_sections(monkeypatch: pytest.MonkeyPatch) -> None:
+    from faceoff.report import studies
+
+    monkeypatch.setattr(studies, "STUDIES", dict(studies.STUDIES))
+    s = studies.register_study(studies.Study("novel", "009", "A new study", sections={"table": "table 2"}))
+    assert (
+        caption("table", "novel").study == "009 A new study"
+        and caption("table", "novel").section == "table 2"
+    )
+    assert caption("losses", "novel").section == "no counterpart in the study (added by faceoff)"
+    with pytest.raises(ValueError, match="two studies"):
+        studies.register_study(studies.Study("novel", "010", "Another"))
+    assert studies.register_study(s) is s

@@ -1,7 +1,7 @@
 """Every step reruns exactly when what it reads changes, in Snakemake and in DVC alike.
 
-What a step reads is declared once, in faceoff.config.provenance. The fast tests keep that
-declaration honest (its code lists are the steps' imports) and dvc.yaml equal to it; the slow
+What a step reads is declared once, in faceoff.config.provenance (its code derived from the
+steps' imports). The fast tests check that derivation and dvc.yaml's stages against it; the slow
 test edits one key of every parameter block (and one source file) of a built smoke project and
 asks both tools what they would rerun.
 """
@@ -9,7 +9,6 @@ asks both tools what they would rerun.
 from __future__ import annotations
 
 import argparse
-import ast
 import fnmatch
 import re
 import shlex
@@ -29,113 +28,96 @@ from faceoff.config import Run, load_params, provenance, resolve_runs
 from .pipeline import BIN, copy_workflow, env, run
 
 PACKAGE = Path(provenance.__file__).resolve().parents[1]
-# The function of faceoff/steps.py that runs each kind of step.
-HANDLERS = {
-    "synth": "synth",
-    "prepare": "prepare",
-    "train": "train",
-    "train_classifier": "train",
-    "evaluate": "evaluate",
-    "evaluate_copy": "evaluate",
-    "apply": "apply_eval",
-    "table": "table",
-    "figure": "figure",
-    "report": "report",
+
+
+# --- the code of a step is what its command imports ------------------------------------------
+
+# A package laid out like faceoff: what each file imports, and how.
+FAKE = {
+    "__init__.py": "",
+    "__main__.py": "from faceoff.cli import main\n",
+    # Options described for `faceoff bench` only: never a step's code.
+    "cli.py": "from faceoff.errors import E\n\ndef _parser():\n    from faceoff import bench\n",
+    "errors.py": "",
+    "steps.py": (
+        "from typing import TYPE_CHECKING\n"
+        "from faceoff.io import atomic\n"
+        "if TYPE_CHECKING:\n"
+        "    from faceoff.report import Page  # annotations only: never run\n"
+        "def prepare():\n    from faceoff.prepare import item\n"
+        "def train():\n    _load()\n"
+        "def _load():\n    from faceoff.train import model\n"
+        "def evaluate():\n    _load()\n    from faceoff.evaluate import score\n"
+        "def report():\n    from faceoff.report import html\n"
+    ),
+    "io/__init__.py": "",
+    "prepare/__init__.py": "from faceoff.io import atomic\n",
+    "train/__init__.py": 'MODELS = {"unet": "faceoff.nets.unet:UNet"}  # loaded by name\n',
+    "nets/unet.py": "",
+    "evaluate/__init__.py": "from faceoff.plots import grid\n",
+    "plots/__init__.py": "",
+    "report/__init__.py": "",
+    "bench/__init__.py": "",
 }
+ENTRY = {"__init__.py", "__main__.py", "cli.py", "errors.py", "steps.py", "io"}
 
 
-# --- the declared code is the code a step imports -------------------------------------------
+def _fake_package(root: Path) -> Path:
+    package = root / "faceoff"
+    for name, text in FAKE.items():
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text(text)
+    return package
 
 
-def _unit(module: str) -> str | None:
-    """The file or folder of src/faceoff a dotted name lives in (None: not the package's)."""
-    parts = module.split(".")
-    if parts[0] != "faceoff":
-        return None
-    if len(parts) == 1:
-        return "__init__.py"
-    if (PACKAGE / parts[1]).is_dir():
-        return parts[1]
-    return f"{parts[1]}.py" if (PACKAGE / f"{parts[1]}.py").is_file() else None
+def test_code_follows_the_handler_its_helpers_and_each_folders_imports(tmp_path: Path) -> None:
+    package = _fake_package(tmp_path)
+    code = {step: set(provenance.code(step, package=package)) for step in ("prepare", "train", "evaluate")}
+    assert code["prepare"] == ENTRY | {"prepare"}
+    assert code["train"] == ENTRY | {"train", "nets"}  # through _load, and a registry's string
+    assert code["evaluate"] == ENTRY | {"train", "nets", "evaluate", "plots"}
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text("from faceoff.report import html\n")  # imported by every command
+    assert set(provenance.code("prepare", (plugin,), package)) == code["prepare"] | {"report"}
 
 
-def _imports(trees: list[ast.AST]) -> set[str]:
-    """Units named by imports, and by strings naming a faceoff module (importlib registries)."""
-    names: set[str] = set()
-    for tree in trees:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
-            elif isinstance(node, ast.Import):
-                names |= {alias.name for alias in node.names}
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-                names.add(node.value)
-    return {unit for unit in map(_unit, names) if unit}
-
-
-def _imported_by_step(handler: str) -> set[str]:
-    """What ``python -m faceoff <step>`` runs: the command line, steps.py's module-level imports
-    and those of the handler and the steps.py functions it uses, then everything each package
-    folder imports anywhere (any of its modules may load; a folder is the unit of change).
-
-    Not followed: cli.py's import of faceoff.bench, made only to describe `faceoff bench`'s
-    options; no step calls it.
-    """
-    tree = ast.parse((PACKAGE / "steps.py").read_text())
-    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
-    used, todo = set(), [handler]
-    while todo:
-        name = todo.pop()
-        if name in used:
-            continue
-        used.add(name)
-        body = list(ast.walk(functions[name]))
-        local = {n.id for n in body if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-        todo += [n.id for n in body if isinstance(n, ast.Name) and n.id in functions and n.id not in local]
-    module_level = [node for node in tree.body if not isinstance(node, (ast.FunctionDef, ast.ClassDef))]
-    units = {"__init__.py", "__main__.py", "cli.py", "steps.py"}
-    units |= _imports([*module_level, *(functions[name] for name in used)])
-    seen: set[str] = set()
-    while units - seen:
-        unit = (units - seen).pop()
-        seen.add(unit)
-        if (PACKAGE / unit).is_dir():
-            units |= _folder_imports(unit)
-    return seen
-
-
-@cache
-def _folder_imports(folder: str) -> frozenset[str]:
-    return frozenset(_imports([ast.parse(p.read_text()) for p in (PACKAGE / folder).rglob("*.py")]))
-
-
-@pytest.mark.parametrize("step", provenance.STEPS)
-def test_declared_code_is_what_the_step_imports(step: str) -> None:
-    assert set(provenance.CODE[step]) == _imported_by_step(HANDLERS[step])
+def test_the_package_code_of_every_step() -> None:
+    """On faceoff itself: every step runs the command line and the data layers, only its own
+    top layer, and nothing of `faceoff bench`."""
+    code = {step: set(provenance.code(step)) for step in provenance.STEPS}
+    base = {"__init__.py", "__main__.py", "cli.py", "steps.py", "errors.py", "io", "config", "datasets"}
+    assert all(base <= units and "bench" not in units for units in code.values())
+    assert all((PACKAGE / unit).exists() for units in code.values() for unit in units)
+    assert code["prepare"] == code["synth"] and "train" not in code["prepare"]
+    assert code["train"] == code["train_classifier"] and code["train"] > code["prepare"]
+    assert code["evaluate"] == code["evaluate_copy"] and code["evaluate"] > code["train"] | {"evaluate"}
+    assert {step for step, units in code.items() if "apply" in units} == {"apply"}
+    assert {step for step, units in code.items() if "report" in units} == {"report"}
+    assert "train" not in code["table"]  # a table reads metrics and train.json, no model
 
 
 def test_code_digest_changes_with_a_file_of_the_step_only(tmp_path: Path) -> None:
-    package = tmp_path / "faceoff"
-    for unit in {u for units in provenance.CODE.values() for u in units}:
-        src = PACKAGE / unit
-        dst = package / unit
-        if src.is_dir():
-            dst.mkdir(parents=True)
-            (dst / "__init__.py").write_text(f'"""{unit}"""\n')
-        else:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            dst.write_text(f'"""{unit}"""\n')
-    before = {step: provenance.code_digest(step, package) for step in provenance.STEPS}
+    package = _fake_package(tmp_path)
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text("")
+    steps = ("prepare", "train", "evaluate", "report")
+
+    def digests(plugins: tuple[Path, ...] = ()) -> dict[str, str]:
+        provenance.code_digest.cache_clear()
+        return {step: provenance.code_digest(step, plugins, package) for step in steps}
+
+    before = digests()
     (package / "evaluate" / "__pycache__").mkdir()
     (package / "evaluate" / "__pycache__" / "x.pyc").write_bytes(b"\0")  # byte code: not code
-    provenance.code_digest.cache_clear()
-    assert {step: provenance.code_digest(step, package) for step in provenance.STEPS} == before
+    assert digests() == before
     (package / "evaluate" / "metrics.py").write_text("# new\n")
+    after = digests()
+    assert {step for step in steps if after[step] != before[step]} == {"evaluate"}
+    with_plugin = digests((plugin,))
+    plugin.write_text("# changed\n")
+    changed = digests((plugin,))
     provenance.code_digest.cache_clear()
-    after = {step: provenance.code_digest(step, package) for step in provenance.STEPS}
-    provenance.code_digest.cache_clear()
-    changed = {step for step in provenance.STEPS if after[step] != before[step]}
-    assert changed == {step for step, units in provenance.CODE.items() if "evaluate" in units}
+    assert all(changed[step] != with_plugin[step] != after[step] for step in steps)
 
 
 # --- dvc.yaml says what the provenance says --------------------------------------------------
@@ -195,7 +177,7 @@ def test_dvc_stages_read_what_provenance_says(override: str | None, tmp_path: Pa
             step = name.split()[0]
             steps.add(step)
             code = sorted(d.def_path for d in stage.deps if d.def_path.startswith("src/faceoff"))
-            assert code == sorted(f"src/faceoff/{unit}" for unit in provenance.CODE[step]), stage.addressing
+            assert code == sorted(f"src/faceoff/{unit}" for unit in provenance.code(step)), stage.addressing
             keys = [key for d in stage.deps for key in getattr(d, "params", None) or []]
             assert keys == provenance.param_keys(params, step, **job), stage.addressing
     assert steps == set(provenance.STEPS) - {"synth"}  # raw data is an input of DVC's DAG
@@ -208,7 +190,13 @@ def test_dvc_stages_read_what_provenance_says(override: str | None, tmp_path: Pa
 REDUCED = {
     "datasets": {"persons": {"items": ["A", "B"]}},
     "families": {
-        "faceoff": {"pairs": ["A2B"]},
+        "faceoff": {"pairs": ["A2B"], "run": ["baseline"]},
+        "portrait": {
+            "run": ["baseline", "lp5_200"],
+            "tables": {"lambda_p": ["lp5_200"], "final": ["baseline"]},
+            "figure_variants": ["baseline", "lp5_200"],
+            "loss_figure": ["baseline", "lp5_200"],
+        },
         "expression": {"run": ["cyclegan"]},
         "reenact": {"run": ["full"]},
         "swap": {"run": ["cyclegan"]},
@@ -363,7 +351,7 @@ def test_a_changed_source_file_reruns_the_steps_importing_it(built: Path) -> Non
         planned, stale, graph = _plans(built)
     finally:
         source.write_bytes(original)
-    importers = {step for step, units in provenance.CODE.items() if "evaluate" in units}
+    importers = {step for step in provenance.STEPS if "evaluate" in provenance.code(step)}
     params = yaml.safe_load((built / "params.yaml").read_text())
     want_planned, want_stale = _expected(lambda job: job.split()[0] in importers, graph, params)
     assert stale == want_stale

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from .pipeline import BIN, copy_workflow, run
+from .pipeline import BIN, clone_build, run, synthetic_datasets
 from .services import http_server
 
 pytestmark = pytest.mark.slow
 SMOKE = "results/smoke"
-DATASETS = ("persons", "portraits", "jaffe", "vw300", "ffpp")
 SHARED = ("tables/faceoff.csv", "tables/faceoff.md", "tables/faceoff.tex", "figures/faceoff/losses.png")
 
 
@@ -27,16 +26,12 @@ def _dvc(*args: str) -> list[str]:
     return [str(BIN / "dvc"), *args]
 
 
-def _project(root: Path, remote: Path) -> Path:
-    """A git + DVC project on the smoke parameters with a local-directory remote."""
-    work = copy_workflow(root, params_override="config/smoke.yaml")
-    run(["git", "init", "-q"], work)
+def _project(work: Path, remote: Path) -> Path:
+    """A built git + DVC smoke project given a local-directory remote and its raw data versioned."""
     run(["git", "config", "user.email", "ci@faceoff.invalid"], work)
     run(["git", "config", "user.name", "ci"], work)
-    run(_dvc("init", "-q"), work)
     run(_dvc("remote", "add", "-d", "store", str(remote)), work)
-    for dataset in DATASETS:  # the raw data every study reads, versioned like real data
-        run([str(BIN / "faceoff"), "-c", "params.yaml", "synth", "--dataset", dataset], work)
+    for dataset in synthetic_datasets(work):  # the raw data every study reads, versioned like real data
         run(_dvc("add", "-q", f"{SMOKE}/raw/{dataset}"), work)
     return work
 
@@ -68,11 +63,10 @@ def _check_clone(work: Path, clone_dir: Path, remote_url: str | None = None) -> 
 
 
 @pytest.fixture(scope="module")
-def author(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The author's project after `dvc repro`, committed and pushed."""
+def author(dvc_smoke_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The author's project after `dvc repro` (a copy of the session's), committed and pushed."""
     root = tmp_path_factory.mktemp("author")
-    work = _project(root / "work", root / "remote")
-    run(_dvc("repro"), work)
+    work = _project(clone_build(dvc_smoke_build, root / "work"), root / "remote")
     _publish(work)
     return work
 
@@ -107,10 +101,13 @@ def test_experiment_reruns_only_what_a_parameter_touches(author: Path) -> None:
     assert (author / "plots-diff" / "index.html").is_file(), plots.stdout
 
 
-def test_cluster_results_are_committed_and_shared(tmp_path: Path) -> None:
-    """Snakemake produced the outputs (as on a cluster); `dvc commit` records them, push shares them."""
-    work = _project(tmp_path / "cluster", tmp_path / "remote")
-    run([str(BIN / "snakemake"), "--cores", "2"], work)
+def test_cluster_results_are_committed_and_shared(smoke_build: Path, tmp_path: Path) -> None:
+    """Snakemake produced the outputs (as on a cluster: the session's smoke build, copied) in a
+    project that then became a git + DVC one; `dvc commit` records them, push shares them."""
+    work = clone_build(smoke_build, tmp_path / "cluster")
+    run(["git", "init", "-q"], work)
+    run(_dvc("init", "-q"), work)
+    _project(work, tmp_path / "remote")
     status = run(_dvc("status"), work).stdout
     assert "changed" in status or "new" in status or "modified" in status  # nothing recorded yet
     run(_dvc("commit", "-f", "-q"), work)

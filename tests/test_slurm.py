@@ -122,7 +122,16 @@ def test_smoke_dag_runs_as_slurm_jobs(partition: str, tmp_path: Path) -> None:
         assert (work / path.relative_to(local)).read_bytes() == path.read_bytes(), path
     for path in losses:
         pd.testing.assert_frame_equal(same_losses(work / path.relative_to(local)), same_losses(path))
-    assert (work / SMOKE / "tables/faceoff.csv").read_text() != ""
+    # Two pairs (the smoke configuration runs one): the table has each pair's run and references,
+    # the summary averages over both, each pair has its comparison figure.
+    table = pd.read_csv(work / SMOKE / "tables/faceoff.csv")
+    assert len(table) == 6 and (table["variant"] == "copy input").sum() == 2
+    assert (table["variant"] == "ground-truth paste").sum() == 2 and table["apply_l1_gt"].notna().all()
+    summary = pd.read_csv(work / SMOKE / "tables/faceoff/summary.csv")
+    assert sorted(summary["variant"]) == ["baseline", "copy input", "ground-truth paste"]
+    assert summary["pairs"].tolist() == [2, 2, 2]
+    figures = sorted(p.name for p in (work / SMOKE / "figures/faceoff").glob("*.png"))
+    assert figures == ["comparison-A2B.png", "comparison-A2C.png", "losses.png"]
 
     # Before grouping: the same short steps, rerun with the profile less its groups, take one
     # submission each; the results do not depend on how they were submitted.
@@ -148,7 +157,7 @@ def test_failed_job_is_retried_reported_and_the_rest_continues(partition: str, t
                 "pairs": ["A2B"],
                 "run": ["baseline", "broken"],
                 # A crop larger than the prepared frames: the training job fails on purpose.
-                "variants": {"broken": {"crop_size": 48}},
+                "variants": {"broken": {"crop_size": 128}},
             }
         }
     }
@@ -161,7 +170,7 @@ def test_failed_job_is_retried_reported_and_the_rest_continues(partition: str, t
     assert re.search(r"slurm_logs/rule_train/faceoff_A2B-broken-s0/\d+\.log", out)
     assert out.count("rule_train/faceoff_A2B-broken-s0") >= 2 and "Trying to restart job" in out  # retries: 1
     train_log = (work / SMOKE / "logs/train/faceoff/A2B-broken-s0.log").read_text()
-    assert "families.faceoff.variants.broken.crop_size = 48 is larger than the frames in" in train_log
+    assert "families.faceoff.variants.broken.crop_size = 128 is larger than the frames in" in train_log
     # --keep-going (from the profile): the healthy run was still trained. Its evaluation waits
     # with the rest of the family's short steps in their group job, which needs every run.
     assert (work / SMOKE / "train/faceoff/A2B-baseline-s0/model.pt").is_file()

@@ -15,13 +15,14 @@ from faceoff.datasets.prepared import PreparedSplit
 from faceoff.io.atomic import read_json
 from faceoff.nets import PatchDiscriminator, UnetGenerator, build_generator
 from faceoff.nets.autoencoder import Decoder, SharedEncoder
+from faceoff.nets.images import to_uint8
 from faceoff.nets.progressive import (
     ProgressiveDiscriminator,
     ProgressiveGenerator,
     ProgressiveResnetGenerator,
     count_layers,
 )
-from faceoff.train.autoswap import AutoencoderSettings, AutoencoderStepper, AutoencoderTranslator, to_uint8
+from faceoff.train.autoswap import AutoencoderSettings, AutoencoderStepper, AutoencoderTranslator
 from faceoff.train.data import step_rng
 from faceoff.train.progressive import ProgressiveSettings, ProgressiveStepper, ProgressiveTranslator
 from faceoff.train.registry import get_model, load_translator, train_model

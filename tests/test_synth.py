@@ -21,6 +21,7 @@ from faceoff.synth import (
     Expression,
     Lighting,
     Pose,
+    SynthSpec,
     person_identity,
     person_motion,
     read_person,
@@ -120,7 +121,8 @@ def test_talking_head_is_smooth_and_moves() -> None:
 def test_writer_files_and_ground_truth(tmp_path: Path) -> None:
     n, size = 12, 96
     write_person_videos(
-        tmp_path, ["A", "B"], n_frames=n, size=size, fps=25.0, seed=7, ground_truth_pairs=[("A", "B")]
+        tmp_path,
+        SynthSpec(["A", "B"], n_frames=n, size=size, fps=25.0, seed=7, ground_truth_pairs=[("A", "B")]),
     )
     for item in "AB":
         frames = np.stack(list(read_frames(tmp_path / f"{item}.mp4")))
@@ -197,10 +199,10 @@ def test_real_detectors_accept_the_faces() -> None:
 
 @pytest.mark.parametrize("n_frames", [1, 3])
 def test_clips_shorter_than_the_smoothing_window(tmp_path: Path, n_frames: int) -> None:
-    from faceoff.synth.formats import SYNTH_WRITERS
+    from faceoff.datasets.registry import get_kind
 
-    SYNTH_WRITERS["person_videos"](
-        tmp_path, items=["A"], n_frames=n_frames, size=48, fps=25, seed=0, ground_truth_pairs=[]
+    get_kind("person_videos").synth(
+        tmp_path, SynthSpec(items=["A"], n_frames=n_frames, size=48, fps=25, seed=0, ground_truth_pairs=[])
     )
     assert len(list(read_frames(tmp_path / "A.mp4"))) == n_frames
     assert np.load(tmp_path / "A.landmarks.npy").shape == (n_frames, 68, 2)
@@ -226,11 +228,12 @@ def test_synth_renders_the_same_bytes_in_two_processes(tmp_path: Path, repo: Pat
     cut each frame into one slice per CPU the process may use, which changed the videos' bytes
     and decoded pixels (the FF++ difference). On a one-CPU machine the CPU sets cannot differ.
     """
-    from faceoff.synth.formats import SYNTH_WRITERS
+    from faceoff.datasets.registry import all_kinds
 
     params = load_params([repo / "params.yaml", repo / "config/smoke.yaml"])
     synthetic = [name for name, ds in params["datasets"].items() if ds.get("synthetic")]
-    assert {params["datasets"][name]["kind"] for name in synthetic} == set(SYNTH_WRITERS)
+    builtin = {name for name, kind in all_kinds().items() if kind.synth.__module__.startswith("faceoff.")}
+    assert {params["datasets"][name]["kind"] for name in synthetic} == builtin
     for name in synthetic:
         params["datasets"][name]["synthetic"].update(frames=3, size=128)
     config = tmp_path / "params.yaml"

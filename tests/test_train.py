@@ -16,7 +16,7 @@ from faceoff.bench.measure import PRESETS
 from faceoff.datasets.prepared import PreparedSplit, load_split, save_split
 from faceoff.io.atomic import read_json
 from faceoff.train import SettingsError, TrainSettings, get_model, settings_from_dict, train_model
-from faceoff.train import cyclegan as cyclegan_module
+from faceoff.train import loop as loop_module
 from faceoff.train.cyclegan import CycleGANTrainer
 from faceoff.train.data import DeviceSplit, sample_arrays, step_rng, to_tensors
 from faceoff.train.optim import lr_factor
@@ -272,7 +272,7 @@ def test_divergence_stops_cleanly(
     tmp_path: Path, pair: tuple[PreparedSplit, PreparedSplit], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A NaN input at step 5 (0-based 4): recorded, last finite weights kept, no exception."""
-    sample = cyclegan_module.sample_batch
+    sample = loop_module.sample_batch
 
     def poisoned(*args: Any, **kwargs: Any) -> Any:
         batch = sample(*args, **kwargs)
@@ -280,7 +280,7 @@ def test_divergence_stops_cleanly(
             batch.images = torch.full_like(batch.images, float("nan"))
         return batch
 
-    monkeypatch.setattr(cyclegan_module, "sample_batch", poisoned)
+    monkeypatch.setattr(loop_module, "sample_batch", poisoned)
     result = train_cyclegan(settings(), *pair, tmp_path, seed=0, progress=False)
     assert result["diverged"] is True and result["diverged_step"] == 5 and result["steps"] == 3
     assert read_json(tmp_path / "train.json")["diverged_step"] == 5

@@ -17,14 +17,42 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from faceoff import __version__
 from faceoff.errors import FaceoffError
-from faceoff.io.progress import bars_and_logging
+
+# Names shared by the subcommands: one spelling and one meaning each.
+RUN = "FAMILY/RUN"
+RUN_HELP = (
+    "the run: FAMILY/PAIR-VARIANT-sSEED, e.g. faceoff/A2B-baseline-s0 (`faceoff config runs` lists them)"
+)
+FAMILY_HELP = "the study: a key of the parameters' `families`, e.g. faceoff"
+DATASET_HELP = "a key of the parameters' `datasets`, e.g. persons"
+THREADS_HELP = "torch CPU threads (default 0: torch's default)"
+
+
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str, **kwargs: Any
+) -> argparse.ArgumentParser:
+    """A subcommand whose one-line summary is listed by ``faceoff --help`` and heads its own help."""
+    return sub.add_parser(name, help=summary, description=kwargs.pop("description", summary), **kwargs)
+
+
+def _out(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--out", type=Path, metavar="DIR", help=f"the output folder (default: {default})")
+
+
+def _threads(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, default=0, metavar="N", help=THREADS_HELP)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="faceoff", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="faceoff",
+        description=__doc__.splitlines()[0].replace("``", "`"),
+        epilog="`faceoff COMMAND --help` describes a command. OUTPUT_DIR is the parameters' `output_dir`.",
+    )
     parser.add_argument("--version", action="version", version=f"faceoff {__version__}")
     parser.add_argument(
         "-c",
@@ -42,82 +70,138 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("synth", help="render a synthetic dataset in its real on-disk format")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--out", type=Path, help="default: the dataset's source folder")
+    p = _command(sub, "synth", "render a synthetic dataset in its real on-disk format")
+    p.add_argument(
+        "--dataset", required=True, metavar="DATASET", help=DATASET_HELP + " (with a `synthetic` block)"
+    )
+    _out(p, "the dataset's `source`")
 
-    p = sub.add_parser("prepare", help="detect, align, crop, mask and split one item of a dataset")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--item", required=True)
-    p.add_argument("--out", type=Path)
+    p = _command(sub, "prepare", "detect, align, crop, mask and split one item of a dataset")
+    p.add_argument("--dataset", required=True, metavar="DATASET", help=DATASET_HELP)
+    p.add_argument("--item", required=True, metavar="ITEM", help="one of the dataset's `items`, e.g. A")
+    _out(p, "OUTPUT_DIR/prepared/DATASET/ITEM")
 
-    p = sub.add_parser("ingest", help="bring a dataset folder or archive in, safely, and `dvc add` it")
-    p.add_argument("kind", choices=["videos", "jaffe", "300vw", "portraits", "ffpp"])
-    p.add_argument("path", type=Path, help="the dataset folder or its zip/tar archive")
-    p.add_argument("--dest", type=Path, help="where the raw data goes (default: its dataset's source)")
+    p = _command(sub, "ingest", "bring a dataset folder or archive in, safely, and `dvc add` it")
+    p.add_argument(
+        "kind",
+        metavar="KIND",
+        help="a dataset kind registered in faceoff.datasets.registry or by a plugin (what a dataset's "
+        "`kind` names, e.g. person_videos, alias videos); an unknown kind is an error listing them",
+    )
+    p.add_argument("path", type=Path, metavar="PATH", help="the dataset folder or its zip/tar archive")
+    p.add_argument(
+        "--dest",
+        type=Path,
+        metavar="DIR",
+        help="where the raw data goes (default: the `source` of its dataset)",
+    )
     p.add_argument("--no-dvc", action="store_true", help="do not register the data with `dvc add`")
 
-    p = sub.add_parser("train", help="train one run (family/pair-variant-sSEED) or a family's classifier")
+    p = _command(sub, "train", "train one run, or a family's expression classifier")
     group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--run", metavar="FAMILY/RUN")
+    group.add_argument("--run", metavar=RUN, help=RUN_HELP)
     group.add_argument("--classifier", metavar="FAMILY", help="the family's expression classifier")
-    p.add_argument("--out", type=Path)
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    _out(p, "OUTPUT_DIR/train/FAMILY/RUN, or OUTPUT_DIR/train/FAMILY/classifier")
+    _threads(p)
 
-    p = sub.add_parser("evaluate", help="translate the test split of a run and compute its metrics")
+    p = _command(sub, "evaluate", "translate the test split of a run and compute its metrics")
     group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--run", metavar="FAMILY/RUN")
-    group.add_argument("--copy", metavar="FAMILY/PAIR", help="the 'copy input' baseline of a pair")
-    p.add_argument("--out", type=Path)
-    p.add_argument("--threads", type=int, default=0)
+    group.add_argument("--run", metavar=RUN, help=RUN_HELP)
+    group.add_argument(
+        "--copy", metavar="FAMILY/PAIR", help="the 'copy input' baseline of a pair, e.g. faceoff/A2B"
+    )
+    _out(p, "OUTPUT_DIR/evaluate/FAMILY/RUN, or OUTPUT_DIR/evaluate/FAMILY/PAIR-copy")
+    _threads(p)
 
-    p = sub.add_parser("table", help="the family table (CSV, Markdown, LaTeX)")
-    p.add_argument("--family", required=True)
+    p = _command(
+        sub, "table", "the family's tables (CSV, Markdown, LaTeX) in OUTPUT_DIR/tables/FAMILY.* and FAMILY/"
+    )
+    p.add_argument("--family", required=True, metavar="FAMILY", help=FAMILY_HELP)
 
-    p = sub.add_parser("figure", help="the family figures (loss curves, comparison grid)")
-    p.add_argument("--family", required=True)
+    p = _command(
+        sub, "figure", "the family's figures (loss curves, comparison grids) in OUTPUT_DIR/figures/FAMILY/"
+    )
+    p.add_argument("--family", required=True, metavar="FAMILY", help=FAMILY_HELP)
 
-    sub.add_parser("report", help="the HTML report of every family")
+    _command(sub, "report", "the HTML report of every family: OUTPUT_DIR/report.html")
 
-    p = sub.add_parser("apply", help="face-off a video, an image or a folder of images with a trained run")
-    p.add_argument("--run", required=True, metavar="FAMILY/RUN")
-    p.add_argument("input", type=Path, help="video (mp4, avi, mov, mkv), image, or folder of images")
-    p.add_argument("-o", "--output", type=Path, required=True, help="the same kind as INPUT")
-    p.add_argument("--direction", choices=["A2B", "B2A"], default="A2B")
+    p = _command(sub, "apply", "face-off a video, an image or a folder of images with a trained run")
+    p.add_argument("--run", required=True, metavar=RUN, help=RUN_HELP)
+    p.add_argument(
+        "input", type=Path, metavar="INPUT", help="video (mp4, avi, mov, mkv), image, or folder of images"
+    )
+    p.add_argument(
+        "-o",
+        "--out",
+        dest="output",
+        type=Path,
+        required=True,
+        metavar="OUTPUT",
+        help="the result: the same kind as INPUT",
+    )
+    p.add_argument(
+        "--direction",
+        choices=["A2B", "B2A"],
+        default="A2B",
+        help="A2B: into the pair's second item (default); B2A: into its first",
+    )
     p.add_argument("--side-by-side", action="store_true", help="input and output next to each other")
     p.add_argument("--all-faces", action="store_true", help="every face, not only the tracked main face")
-    p.add_argument("--driver", type=Path, metavar="VIDEO", help="reenactment: expression and pose")
-    p.add_argument("--blend", choices=["feather", "seamless"], help="default: feather")
-    p.add_argument("--color-match", choices=["none", "ring"], help="ring: remove a colour cast")
-    p.add_argument("--detector", choices=["mtcnn", "dlib"], help="instead of the run's detector")
-    p.add_argument("--landmarks", choices=["dlib", "fan"], help="instead of the run's")
-    p.add_argument("--batch-size", type=int, help="faces per translator call (default 8)")
+    p.add_argument(
+        "--driver",
+        type=Path,
+        metavar="VIDEO",
+        help="reenactment runs: the video whose expression and pose to follow",
+    )
+    p.add_argument(
+        "--blend", choices=["feather", "seamless"], help="how the face is pasted back (default: feather)"
+    )
+    p.add_argument(
+        "--color-match", choices=["none", "ring"], help="ring: remove a colour cast (default: none)"
+    )
+    p.add_argument("--detector", choices=["mtcnn", "dlib"], help="instead of the run's dataset's detector")
+    p.add_argument("--landmarks", choices=["dlib", "fan"], help="instead of the run's dataset's landmarks")
+    p.add_argument("--batch-size", type=int, metavar="N", help="faces per translator call (default: 8)")
     p.add_argument(
         "--precision",
         choices=["fp32", "bf16", "fp16", "auto"],
         default="fp32",
-        help="translation arithmetic (auto: bf16 where native; changes the pixels)",
+        help="translation arithmetic (default: fp32; auto: bf16 where native; changes the pixels)",
     )
-    p.add_argument("--summary", type=Path, help="also write the summary as JSON here")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--summary", type=Path, metavar="JSON", help="also write the summary as JSON here")
+    _threads(p)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "apply-eval",
-        help="apply a face-off or swap run to its source's held-out video frames and score them against "
-        "the truth, with the ground-truth paste and the copied input as references (a DAG step)",
+        "apply a face-off or swap run to whole held-out video frames and score them (a DAG step)",
+        description="apply a face-off or swap run to its source's held-out video frames and score them "
+        "against the truth, with the ground-truth paste and the copied input as references (a DAG step)",
     )
-    p.add_argument("--run", required=True, metavar="FAMILY/RUN")
-    p.add_argument("--out", type=Path, help="default: the run's evaluate folder")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--run", required=True, metavar=RUN, help=RUN_HELP)
+    _out(p, "OUTPUT_DIR/evaluate/FAMILY/RUN")
+    _threads(p)
 
-    p = sub.add_parser("config", help="print the merged parameters, the runs or missing datasets")
-    p.add_argument("what", choices=["show", "runs", "check"])
+    p = _command(sub, "config", "print the merged parameters or the runs, or check that they can run")
+    p.add_argument(
+        "what",
+        choices=["show", "runs", "check"],
+        help="show: the merged parameters (YAML); runs: every run, one a line; check: data, settings, "
+        "crops and weights are all in place (before a cluster run)",
+    )
+
+    p = _command(sub, "dvc-yaml", "write dvc.yaml: DVC's view of the DAG, derived from the parameters")
+    p.add_argument(
+        "-o", "--out", type=Path, default=Path("dvc.yaml"), metavar="OUTPUT", help="default: dvc.yaml"
+    )
+    p.add_argument("--check", action="store_true", help="write nothing; exit 2 when OUT differs (stale)")
 
     from faceoff import bench
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "bench",
-        help="training and preprocessing speed (s/step, img/s, memory; --compare plain,fast)",
+        "training, preprocessing and apply speed (s/step, img/s, memory; --compare plain,fast)",
         description=bench.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -132,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from faceoff.io.progress import bars_and_logging  # tqdm: not needed for --help
+
     try:
         with bars_and_logging():
             return _run(args)

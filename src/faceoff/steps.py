@@ -15,7 +15,7 @@ import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -33,8 +33,10 @@ from faceoff.config import (
 from faceoff.datasets.prepared import PreparedSplit, load_split
 from faceoff.errors import FaceoffError
 from faceoff.io.atomic import atomic_dir, read_json, write_json
-from faceoff.io.progress import progress_bar
 from faceoff.prepare import PrepareError
+
+if TYPE_CHECKING:
+    from faceoff.evaluate.kinds import EvaluationKind
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ def dispatch(args: argparse.Namespace, params: Params) -> int:
         "config": show_config,
         "apply": apply,
         "apply-eval": apply_eval,
+        "dvc-yaml": dvc_yaml,
     }
     handlers[args.command](args, params)
     return 0
@@ -72,7 +75,8 @@ def _dataset(params: Params, name: str) -> Mapping[str, Any]:
 
 def synth(args: argparse.Namespace, params: Params) -> None:
     """Render a synthetic dataset into its source folder, in the real on-disk format of its kind."""
-    from faceoff.synth.formats import SYNTH_WRITERS
+    from faceoff.datasets.registry import get_kind
+    from faceoff.synth.spec import SynthSpec
 
     ds = _dataset(params, args.dataset)
     spec = ds.get("synthetic")
@@ -80,14 +84,16 @@ def synth(args: argparse.Namespace, params: Params) -> None:
         raise StepError(f"datasets.{args.dataset} has no 'synthetic' block: its source is real data")
     out = Path(args.out or ds["source"])
     with atomic_dir(out) as tmp:
-        SYNTH_WRITERS[ds["kind"]](
+        get_kind(ds["kind"]).synth(
             tmp,
-            items=list(ds["items"]),
-            n_frames=spec.get("frames", 300),
-            size=spec.get("size", 256),
-            fps=spec.get("fps", 25),
-            seed=spec.get("seed", 0),
-            ground_truth_pairs=groundtruth_pairs(params, args.dataset),
+            SynthSpec(
+                items=list(ds["items"]),
+                n_frames=spec.get("frames", 300),
+                size=spec.get("size", 256),
+                fps=spec.get("fps", 25),
+                seed=spec.get("seed", 0),
+                ground_truth_pairs=groundtruth_pairs(params, args.dataset),
+            ),
         )
     log.info("synthetic %s (%s) written to %s", args.dataset, ds["kind"], out)
 
@@ -123,8 +129,15 @@ def prepare(args: argparse.Namespace, params: Params) -> None:
 def ingest(args: argparse.Namespace, params: Params) -> None:
     """Bring a dataset folder or archive into the repository and version it with DVC."""
     from faceoff.datasets.ingest import ingest as ingest_dataset
+    from faceoff.datasets.registry import all_kinds
 
     kind = "person_videos" if args.kind == "videos" else args.kind
+    kinds = all_kinds()
+    if kind not in kinds:  # before the --dest lookup, whose "0 datasets of kind" would mislead
+        raise StepError(
+            f"unknown dataset kind {args.kind!r} "
+            f"(choose from {', '.join(sorted(kinds))}; videos = person_videos)"
+        )
     dest = args.dest
     if dest is None:
         sources = [ds["source"] for ds in params["datasets"].values() if ds["kind"] == kind]
@@ -312,8 +325,9 @@ def _train_splits(params: Params, dataset: str, items: Sequence[str] | None) -> 
 
 
 def evaluate(args: argparse.Namespace, params: Params) -> None:
-    """Translate a run's test split both ways (or copy it, for the baseline) and score it."""
-    from faceoff.train import get_model, load_translator
+    """Score a run's model on its pair's test splits (or the copy-input baseline), as its model's
+    evaluation kind (faceoff.evaluate.kinds) scores it."""
+    from faceoff.evaluate.kinds import EvaluationJob
 
     _set_threads(args.threads)
     layout = Layout.of(params)
@@ -321,7 +335,8 @@ def evaluate(args: argparse.Namespace, params: Params) -> None:
         run = get_run(params, args.run)
         family, pair, dataset, settings = run.family, run.pair, run.dataset, run.settings
         out = Path(args.out or layout.evaluate(run.family, run.id))
-        model = load_translator(_run_model(params, run), _device(params), items=run.items)
+        kind = _evaluation(settings)
+        model = _load_model(params, run, _device(params))
         crop_key = _crop_key(params, run)
     else:
         family, _, pair = args.copy.partition("/")
@@ -330,51 +345,45 @@ def evaluate(args: argparse.Namespace, params: Params) -> None:
             raise ConfigError(f"unknown family/pair {args.copy!r}")
         dataset, settings = fam["dataset"], fam["train"]
         out = Path(args.out or layout.copy_baseline(family, pair))
+        kind = _evaluation(settings)
         model, crop_key = None, f"families.{family}.train.crop_size"
     fam = _family(params, family)
     crop = int(settings.get("crop_size", fam["train"].get("crop_size", 256)))
-    kind = get_model(str(settings.get("model", "cyclegan"))).evaluation
     a, b = split_pair(pair, params["datasets"][dataset]["items"])
     test_a, test_b = (load_split(layout.prepared(dataset, i), "test") for i in (a, b))
     _check_crop(params, crop, crop_key, dataset, {a: test_a, b: test_b})
     options = fam.get("evaluate", {})
     _require_weights(options, f"families.{family}.evaluate")
-    common = {
-        "out_dir": out,
-        "embed": _embedder(options).embed,
-        "landmarks": _landmark_finder(),
-        "crop_size": crop,
-        "max_frames": options.get("max_frames", 200),
-        "video_frames": options.get("video_frames", 200),
-        "fps": options.get("fps", 25),
-    }
-    if kind == "reenact":
-        from faceoff.evaluate.reenact import evaluate_reenact
-
-        metrics = evaluate_reenact(
-            None if model is None else model.reenact, {a: test_a, b: test_b}, pair=(a, b), **common
-        )
-    else:
-        from faceoff.evaluate import evaluate_pair
-
-        extra = None
-        if options.get("val_split"):  # also score the validation split (the portrait sweep's criterion)
-            extra = {"val": tuple(load_split(layout.prepared(dataset, i), "val") for i in (a, b))}
-        metrics = evaluate_pair(
-            None if model is None else model.translate,
-            test_a,
-            test_b,
-            names=(a, b),
-            target_share=_classifier(params, family),
-            extra_splits=extra,
-            **common,
-        )
+    job = EvaluationJob(
+        model=model,
+        pair=(a, b),
+        tests={a: test_a, b: test_b},
+        out_dir=out,
+        embed=_embedder(options).embed,
+        landmarks=_landmark_finder(),
+        crop_size=crop,
+        max_frames=options.get("max_frames", 200),
+        video_frames=options.get("video_frames", 200),
+        fps=options.get("fps", 25),
+        options=options,
+        split=lambda item, split: load_split(layout.prepared(dataset, item), split),
+        classifier=lambda: _classifier(params, family),
+    )
+    metrics = kind.evaluate(job)
     log.info(
         "evaluated %s/%s: %s",
         family,
         pair,
         json.dumps({k: metrics[k] for k in ("l1_gt", "identity_sim", "identity_sim_source") if k in metrics}),
     )
+
+
+def _evaluation(settings: Mapping[str, Any]) -> EvaluationKind:
+    """The evaluation kind (faceoff.evaluate.kinds) of the model these training settings name."""
+    from faceoff.evaluate.kinds import get_evaluation
+    from faceoff.train import get_model
+
+    return get_evaluation(get_model(str(settings.get("model", "cyclegan"))).evaluation)
 
 
 def _embedder(options: Mapping[str, Any]) -> Any:
@@ -402,12 +411,11 @@ def _classifier(params: Params, family: str) -> Callable[[np.ndarray, str], floa
     return ExpressionClassifier.from_file(path, _device(params)).target_share
 
 
-def _translator(params: Params, run: Any) -> Callable[..., np.ndarray]:
-    """The trained run's translator, on the CPU (figures translate a few frames)."""
+def _load_model(params: Params, run: Any, device: str) -> Any:
+    """The trained run's model (faceoff.train.load_translator): ``translate``, ``reenact``, ..."""
     from faceoff.train import load_translator
 
-    path = _run_model(params, run)
-    return load_translator(path, device="cpu", items=run.items).translate
+    return load_translator(_run_model(params, run), device, items=run.items)
 
 
 def _family_rows(params: Params, family: str) -> tuple[dict[str, Path], dict[str, dict[str, Any]]]:
@@ -468,17 +476,14 @@ def figure(args: argparse.Namespace, params: Params) -> None:
     """The family's figures, written into one folder (atomically, as a whole).
 
     ``losses.png``: the loss curves of the variants named in ``families.<family>.loss_figure``
-    (every variant when unset), on the first pair. Translation families add
-    ``comparison-<pair>.png``: fixed test frames (rows), the input, the ground truth where the
-    data has one (synthetic) and each variant's output (``figure_variants`` when set).
-    Reenactment adds the study's appendix figures per pair: ``samples-<pair>-<variant>.png``
-    (source, landmarks, generated, target), ``errors-<pair>.png`` (error heatmaps) and
-    ``loss-terms.png`` (each loss term's final magnitude).
+    (every variant when unset), on the first pair. Then, per pair, each evaluation kind among
+    the runs of ``figure_variants`` (every variant when unset) adds its figures
+    (faceoff.evaluate.kinds): translation the comparison of fixed test frames, reenactment the
+    study's appendix figures.
     """
-    from faceoff.evaluate.run import center_crop
+    from faceoff.evaluate.kinds import FigureJob
     from faceoff.io.atomic import atomic_dir
-    from faceoff.plots import comparison_figure, loss_curves
-    from faceoff.train import get_model
+    from faceoff.plots import loss_curves
 
     layout = Layout.of(params)
     fam = _family(params, args.family)
@@ -487,7 +492,7 @@ def figure(args: argparse.Namespace, params: Params) -> None:
     chosen = fam.get("loss_figure") or [r.variant for r in runs]
     curves = [r for r in runs if r.pair == pairs[0] and r.variant in chosen] or runs
     shown = fam.get("figure_variants") or [r.variant for r in runs]
-    kinds = {r.id: get_model(r.settings.get("model", "cyclegan")).evaluation for r in runs}
+    kinds = {r.id: _evaluation(r.settings) for r in runs}
     with atomic_dir(layout.figures(args.family)) as folder:
         csvs = {r.id: layout.train(r.family, r.id) / "losses.csv" for r in curves}
         for r in curves:
@@ -496,22 +501,18 @@ def figure(args: argparse.Namespace, params: Params) -> None:
         loss_curves(csvs, folder / "losses.png", columns=_curve_columns(csvs))
         for pair in pairs:
             pair_runs = [r for r in runs if r.pair == pair and r.variant in shown]
-            translators = [r for r in pair_runs if kinds[r.id] == "translate"]
-            if translators:
-                crop = int(translators[0].settings["crop_size"])
-                test_a = center_crop(
-                    load_split(layout.prepared(translators[0].dataset, translators[0].items[0]), "test"), crop
-                )
-                picks = np.linspace(0, len(test_a) - 1, num=min(4, len(test_a))).astype(int)
-                frames = test_a.frames[picks]
-                target = translators[0].items[1]
-                outputs = {"ground truth": test_a.gt[target][picks]} if target in test_a.gt else {}
-                bar = progress_bar(translators, desc=f"figure {args.family}: translate {pair}", unit="run")
-                outputs |= {r.variant: _translator(params, r)("AB", frames, test_a.masks[picks]) for r in bar}
-                comparison_figure([(pair, frames, outputs)], folder / f"comparison-{pair}.png")
-            reenactors = [r for r in pair_runs if kinds[r.id] == "reenact"]
-            if reenactors:
-                _reenact_figures(params, pair, reenactors, folder)
+            for kind in dict.fromkeys(kinds[r.id] for r in pair_runs):  # each kind once, in run order
+                if kind.figures is not None:
+                    job = FigureJob(
+                        family=args.family,
+                        pair=pair,
+                        runs=[r for r in pair_runs if kinds[r.id] is kind],
+                        folder=folder,
+                        test_split=lambda r: load_split(layout.prepared(r.dataset, r.items[0]), "test"),
+                        model=lambda r: _load_model(params, r, "cpu"),
+                        losses=lambda r: layout.train(r.family, r.id) / "losses.csv",
+                    )
+                    kind.figures(job)
 
 
 def _curve_columns(csvs: Mapping[str, Path]) -> list[str]:
@@ -522,39 +523,6 @@ def _curve_columns(csvs: Mapping[str, Path]) -> list[str]:
     if {"G_total", "D"} <= set(first):
         return ["G_total", "D", "G_cycle"]
     return [c for c in first if c not in ("step", "lr", "sec_per_step")][:3]
-
-
-def _reenact_figures(params: Params, pair: str, runs: Sequence[Any], folder: Path) -> None:
-    """The reenactment study's appendix figures on fixed self-reenactment samples of the pair's
-    first test video (source frame -> a later frame's landmarks)."""
-    from faceoff.evaluate.run import center_crop
-    from faceoff.plots.reenact import error_heatmaps, loss_magnitudes, reenactment_grid
-    from faceoff.train import load_translator
-
-    layout = Layout.of(params)
-    crop = int(runs[0].settings["crop_size"])
-    test = center_crop(load_split(layout.prepared(runs[0].dataset, runs[0].items[0]), "test"), crop)
-    n = len(test)
-    sources = np.linspace(0, max(0, n // 2 - 1), num=min(3, n)).astype(int)
-    targets = np.minimum(sources + n // 2, n - 1)
-    lm_s, lm_t = test.landmarks[sources], test.landmarks[targets]
-    outputs = {}
-    for r in progress_bar(runs, desc=f"figure {runs[0].family}: reenact {pair}", unit="run"):
-        model = load_translator(_run_model(params, r), "cpu")
-        outputs[r.variant] = model.reenact(test.frames[sources], lm_t)
-        reenactment_grid(
-            test.frames[sources],
-            lm_s,
-            outputs[r.variant],
-            test.frames[targets],
-            lm_t,
-            folder / f"samples-{pair}-{r.variant}.png",
-            row_titles=[f"{s}→{t}" for s, t in zip(sources, targets, strict=True)],
-        )
-    error_heatmaps(test.frames[sources], lm_t, test.frames[targets], outputs, folder / f"errors-{pair}.png")
-    loss_magnitudes(
-        {r.variant: layout.train(r.family, r.id) / "losses.csv" for r in runs}, folder / "loss-terms.png"
-    )
 
 
 def report(args: argparse.Namespace, params: Params) -> None:
@@ -677,10 +645,27 @@ def apply_eval(args: argparse.Namespace, params: Params) -> None:
     log.info("applied %s to %s frames %s: apply_l1_gt %s", run.key, source, metrics["segment"], scored)
 
 
+def dvc_yaml(args: argparse.Namespace, params: Params) -> None:
+    """Write (or, with ``--check``, compare) dvc.yaml as :mod:`faceoff.config.dvc` derives it."""
+    from faceoff.config.dvc import render
+    from faceoff.train import get_model
+
+    text = render(params, lambda model: get_model(model).stepper.losses)
+    if args.check:
+        current = args.out.read_text() if args.out.is_file() else ""
+        if current != text:
+            raise StepError(f"{args.out} is stale: run `faceoff dvc-yaml -o {args.out}` and commit it")
+        print(f"{args.out} is what the parameters give")
+        return
+    args.out.write_text(text)
+    log.info("wrote %s", args.out)
+
+
 def show_config(args: argparse.Namespace, params: Params) -> None:
     """Print the merged parameters or the resolved runs, or check (before a cluster run, not in
-    its jobs) that the datasets exist, every run's training settings are valid, its crops fit in
-    the prepared frames and every network it loads has its weights on this machine."""
+    its jobs) that the datasets exist, every run's training settings are valid and its model's
+    evaluation kind registered, its crops fit in the prepared frames and every network it loads
+    has its weights on this machine."""
     if args.what == "show":
         print(yaml.safe_dump(dict(params), sort_keys=False), end="")
     elif args.what == "runs":
@@ -696,6 +681,7 @@ def show_config(args: argparse.Namespace, params: Params) -> None:
 def config_problems(params: Params) -> list[str]:
     """Everything that would stop a run of ``params`` on this machine, one message each."""
     from faceoff.datasets.check import missing_sources
+    from faceoff.evaluate.kinds import EvaluationError
     from faceoff.faces import weights
     from faceoff.faces.features import networks_needed
     from faceoff.train import SettingsError, settings_from_dict
@@ -706,7 +692,8 @@ def config_problems(params: Params) -> list[str]:
     for run in resolve_runs(params):
         try:
             settings = settings_from_dict(run.settings)
-        except SettingsError as exc:
+            _evaluation(run.settings)  # its model's evaluation kind is registered
+        except (SettingsError, EvaluationError) as exc:
             problems.append(f"run {run.key}: {exc}")
             continue
         sized.append((f"run {run.key}", settings.crop_size, _crop_key(params, run), run.dataset))

@@ -10,7 +10,6 @@ from snakemake.exceptions import WorkflowError
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from faceoff.config import (
-    ConfigError,
     active_families,
     applied_runs,
     Layout,
@@ -22,12 +21,15 @@ from faceoff.config import provenance
 from faceoff.config.load import read_yaml, validate
 from faceoff.config.resources import train_mem_mb, train_runtime_minutes
 from faceoff.datasets.check import item_inputs, missing_sources
+from faceoff.errors import FaceoffError
 
-# params.yaml first, then every --configfile, in the order Snakemake merged them.
+# params.yaml first, then every --configfile, in the order Snakemake merged them. Validation
+# imports the `plugins` they name first, so the models and dataset kinds those register are
+# known to the checks and to every input function below.
 CONFIG_FILES = ["params.yaml"] + [os.path.relpath(f) for f in workflow.overwrite_configfiles]
 try:
     validate(config, [(Path(f), read_yaml(f)) for f in CONFIG_FILES])
-except ConfigError as exc:
+except FaceoffError as exc:  # ConfigError, or a PluginError naming a plugin that fails to load
     raise WorkflowError(str(exc))
 _missing = missing_sources(config)
 if _missing:
@@ -67,7 +69,7 @@ FACEOFF = f"PYTHONPATH={os.path.relpath(workflow.basedir)}/src${{PYTHONPATH:+:$P
 
 
 # Rerun triggers: every rule's `settings` and `code` params hash what its job reads
-# (faceoff.config.provenance, which dvc.yaml mirrors), so Snakemake's params trigger reruns a job
+# (faceoff.config.provenance, from which dvc.yaml is generated), so Snakemake's params trigger reruns a job
 # exactly when one of its parameter blocks or the package code it runs changed.
 
 
@@ -85,8 +87,10 @@ def settings_of(step, **job):
 
 
 def code_of(step):
-    """The digest of the package files `step` runs."""
-    return provenance.code_digest(step)
+    """The digest of the package files `step` runs and of the parameters' plugin files."""
+    from faceoff.config.plugins import plugin_files
+
+    return provenance.code_digest(step, tuple(plugin_files(config)))
 
 
 # Input functions of the rules (kept here so rule files hold only rules).

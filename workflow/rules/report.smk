@@ -1,6 +1,8 @@
 """The HTML report gathering every family's tables, figures and videos."""
 
 
+# The one local rule (tests/test_cli.py keeps it so): the report links finished files into HTML
+# in seconds; every rule that decodes, trains, translates or plots translations is a cluster job.
 localrules:
     report,
 

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from faceoff.apply import blend
+from faceoff.datasets.crops import center_offset
 from faceoff.errors import FaceoffError
 from faceoff.faces.crop import (
     apply_affine,
@@ -59,7 +60,7 @@ class FaceCrop:
 
     @property
     def offset(self) -> int:
-        return (self.size - self.crop_size) // 2
+        return center_offset(self.size, self.crop_size)
 
     @property
     def window_landmarks(self) -> np.ndarray:

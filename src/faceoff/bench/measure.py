@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import resource
 import statistics
@@ -18,10 +19,13 @@ import numpy as np
 import torch
 import yaml
 
-from faceoff.datasets.prepared import PreparedSplit
-from faceoff.train.registry import all_models
-from faceoff.train.runtime import FAST_PATH
-from faceoff.train.settings import TrainSettings
+from faceoff.bench.models import bench_stepper, images_per_step, measured_peak, model_settings, step_flops
+from faceoff.config.plugins import load_plugins
+from faceoff.config.runs import FAST_PATH
+from faceoff.errors import FaceoffError
+from faceoff.train.loop import Stepper
+from faceoff.train.registry import get_model, model_names
+from faceoff.train.settings import BaseSettings
 
 PRESETS: dict[str, dict[str, Any]] = {
     "plain": {**dict.fromkeys(FAST_PATH, False), "precision": "fp32"},
@@ -51,7 +55,10 @@ def run(args: argparse.Namespace) -> int:
 @dataclass
 class _Case:
     label: str
-    stepper: Any
+    settings: BaseSettings
+    stepper: Stepper
+    start: int  # the step index of the FLOP-counted step; warm-up and timed steps follow it
+    flops: int = 0
     seconds: list[float] = field(default_factory=list)
     data_seconds: list[float] = field(default_factory=list)
     cpu_seconds: list[float] = field(default_factory=list)
@@ -61,93 +68,106 @@ class _Case:
 
 
 def _bench_train(args: argparse.Namespace, device: torch.device) -> None:
-    steppers = _benchmarkable()
-    families = args.families or sorted(steppers)
-    unmeasured = sorted(set(all_models()) - set(steppers))
-    if unmeasured:
-        print(f"# not image-to-image CycleGAN-style steppers, not measured: {', '.join(unmeasured)}")
+    if args.plugin:
+        load_plugins({"plugins": args.plugin})
+    models = [_model_arg(text) for text in args.models or model_names()]
     names = args.compare or ["fast"]
+    optional = {"netG": args.netG, "ngf": args.ngf, "ndf": args.ndf, "batch_size": args.batch_size}
+    shown = ", ".join(f"{k} {v}" for k, v in optional.items() if v is not None) or "none"
     print(
         f"# device {device}, torch {torch.__version__}, {args.steps} timed steps after {args.warmup} warm-up"
     )
-    print("# s/step: median; img/s: A and B images per second; data: share of a step spent making batches")
+    print(f"# every model with its own default settings; set where the model has the key: {shown}")
+    print("# steps: the last of the model's schedule (a progressive model's final architecture)")
+    print("# s/step: median; speedup: the first setting's s/step over this one's")
     print("# cpu_s: median CPU seconds (all threads) per step: comparable when other jobs share the cores")
+    print("# img/s: training images drawn per second (A and B for pair models); data: share of a step")
+    print("#   spent making its batches (models whose stepper has batches(step); else -)")
+    print("# GFLOP/step: one step's forward and backward FLOPs, counted by torch.utils.flop_counter")
+    print("# peak: measured on this device in the row's precision, the better of a large matmul and a large")
+    print("#   3x3 convolution (nominal FLOPs, as counted for the step; see the line below the table)")
     print("# rss_MB: process peak (all compared settings are resident); step_MB: a step's own peak growth")
     header = (
-        "family",
-        "setting",
-        "size",
-        "netG",
-        "ngf/ndf",
-        "batch",
-        "precision",
-        "s/step",
-        "cpu_s",
-        "img/s",
-        "data",
-        "rss_MB",
-        "step_MB",
+        *("model", "setting", "size", "precision", "batch", "s/step", "speedup", "cpu_s", "img/s"),
+        *("data", "GFLOP/step", "GFLOP/s", "peak_GFLOP/s", "%peak", "rss_MB", "step_MB"),
     )
+    if device.type == "cuda":
+        header = (*header, "gpu_MB")
     rows: list[tuple[str, ...]] = []
     ratios: list[str] = []
-    for family in families:
-        if family not in steppers:
-            raise SystemExit(
-                f"no benchmark stepper for family {family!r} (have: {', '.join(sorted(steppers))})"
-            )
+    peaks: dict[str, dict[str, float]] = {}
+    for label, model, overrides in models:
         for size in args.sizes:
-            cases = [_case(family, name, size, args, device) for name in names]
+            try:
+                cases = [_case(model, overrides, name, size, optional, args, device) for name in names]
+            except FaceoffError as error:  # a size the model rejects, a feature net without weights
+                print(f"# skipped {label} {size}px: {error}")
+                continue
             _interleave(cases, args.warmup, args.steps, device)
-            for case in cases:
-                rows.append(_row(family, case, size, args, device))
             base = statistics.median(cases[0].seconds)
+            for case in cases:
+                precision = case.stepper.rt.precision
+                if precision not in peaks:
+                    case.stepper.rt.activate()  # the same threads as the steps
+                    peaks[precision] = measured_peak(precision, device)
+                rows.append(_row(label, case, size, base, max(peaks[precision].values()), device))
             for case in cases[1:]:
                 ratio = base / statistics.median(case.seconds)
                 ratios.append(
-                    f"ratio {family} {size}px: {case.label} is {ratio:.2f}x as fast as {cases[0].label} "
+                    f"ratio {label} {size}px: {case.label} is {ratio:.2f}x as fast as {cases[0].label} "
                     f"({statistics.median(case.seconds):.3f} vs {base:.3f} s/step)"
                 )
-    if device.type == "cuda":
-        header = (*header, "gpu_MB")
     _print_table(header, rows)
+    for precision, rates in peaks.items():
+        shown = ", ".join(f"{op} {rate / 1e9:.1f}" for op, rate in rates.items())
+        print(f"peak {precision}, measured (GFLOP/s, torch threads {torch.get_num_threads()}): {shown}")
     for line in ratios:
         print(line)
 
 
-def _case(family: str, name: str, size: int, args: argparse.Namespace, device: torch.device) -> _Case:
-    values = {
-        **_setting(name, PRESETS),
-        "netG": args.netG,
-        "ngf": args.ngf,
-        "ndf": args.ndf,
-        "batch_size": args.batch_size,
-        "crop_size": size,
-        "threads": args.threads,
-    }
-    settings = TrainSettings.from_dict({"model": family, **values})
-    data = [_synthetic_split(size + size // 8, seed) for seed in (0, 1)]
-    return _Case(name, all_models()[family].stepper(settings, *data, seed=0, device=str(device)))
+def _model_arg(text: str) -> tuple[str, str, dict[str, Any]]:
+    """``name[:key=value...]``: a registered model and overrides of its settings (a variant)."""
+    name, *_ = text.split(":")
+    models = model_names()
+    if name not in models:
+        raise SystemExit(f"unknown model {name!r} (registered: {', '.join(models)})")
+    return text, name, _setting(text, {name: {}})
 
 
-def _benchmarkable() -> dict[str, type]:
-    """Pair models whose stepper exposes ``batches(step)`` and takes TrainSettings (the CycleGANs)."""
-    return {
-        name: spec.stepper
-        for name, spec in all_models().items()
-        if spec.data == "pair"
-        and hasattr(spec.stepper, "batches")
-        and issubclass(spec.settings, TrainSettings)
-    }
+def _case(
+    model: str,
+    overrides: dict[str, Any],
+    name: str,
+    size: int,
+    optional: dict[str, Any],
+    args: argparse.Namespace,
+    device: torch.device,
+) -> _Case:
+    values = {**_setting(name, PRESETS), **overrides, "crop_size": size, "threads": args.threads}
+    known = {f.name for f in dataclasses.fields(get_model(model).settings)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise SystemExit(f"model {model!r} has no settings {unknown} (known: {', '.join(sorted(known))})")
+    total = 1 + args.warmup + args.steps
+    settings = model_settings(model, values, optional)
+    # The schedule's last steps (past it only for schedules shorter than the bench: NST's one step).
+    return _Case(name, settings, bench_stepper(settings, device), max(0, settings.total_steps - total))
 
 
 def _interleave(cases: list[_Case], warmup: int, steps: int, device: torch.device) -> None:
-    """Alternate the settings step by step; time a step's batches on their own, then the whole step."""
-    for step in range(warmup + steps):
+    """Count each setting's FLOPs on a first step, then alternate the settings step by step; time a
+    step's batches on their own (where the stepper exposes them), then the whole step."""
+    for i in range(1 + warmup + steps):
         for case in cases:
+            step = case.start + i
             case.stepper.rt.activate()
+            if i == 0:
+                case.flops = step_flops(case.stepper, step)
+                continue
             _reset_peaks(device)
             before = _peak_rss_mb()
-            data = _timed(lambda c=case, s=step: c.stepper.batches(s), device)
+            batches = getattr(case.stepper, "batches", None)
+            data = _timed(lambda b=batches, s=step: b(s), device) if batches else float("nan")
             cpu = _cpu_seconds()
             seconds = _timed(lambda c=case, s=step: c.stepper.train_step(s), device)
             cpu = _cpu_seconds() - cpu
@@ -156,28 +176,33 @@ def _interleave(cases: list[_Case], warmup: int, steps: int, device: torch.devic
             case.step_mb = max(case.step_mb, peak - before)
             if device.type == "cuda":
                 case.gpu_mb = max(case.gpu_mb, torch.cuda.max_memory_allocated(device) / 2**20)
-            if step >= warmup:
+            if i > warmup:
                 case.seconds.append(seconds)
                 case.data_seconds.append(data)
                 case.cpu_seconds.append(cpu)
 
 
 def _row(
-    family: str, case: _Case, size: int, args: argparse.Namespace, device: torch.device
+    label: str, case: _Case, size: int, base: float, peak: float, device: torch.device
 ) -> tuple[str, ...]:
     median = statistics.median(case.seconds)
+    data = statistics.median(case.data_seconds)
+    rate = case.flops / median
     row = (
-        family,
+        label,
         case.label,
         str(size),
-        args.netG,
-        f"{args.ngf}/{args.ndf}",
-        str(args.batch_size),
         case.stepper.rt.precision,
+        str(case.settings.batch_size),
         f"{median:.3f}",
+        f"{base / median:.2f}",
         f"{statistics.median(case.cpu_seconds):.3f}",
-        f"{2 * args.batch_size / median:.3g}",
-        f"{statistics.median(case.data_seconds) / median:.1%}",
+        f"{images_per_step(case.settings) / median:.3g}",
+        "-" if np.isnan(data) else f"{data / median:.1%}",
+        f"{case.flops / 1e9:.3g}",
+        f"{rate / 1e9:.3g}",
+        f"{peak / 1e9:.3g}",
+        f"{rate / peak:.1%}",
         f"{case.rss_mb:.0f}",
         f"{case.step_mb:.0f}",
     )
@@ -219,29 +244,19 @@ def _peak_rss_mb() -> float:
     return peak / 2**20 if os.uname().sysname == "Darwin" else peak / 1024  # bytes on macOS, KiB elsewhere
 
 
-def _synthetic_split(size: int, seed: int, n: int = 16) -> PreparedSplit:
-    """Smooth random images: realistic bytes for the data path without rendering faces."""
-    rng = np.random.default_rng(seed)
-    coarse = rng.integers(0, 256, (n, size // 8 + 1, size // 8 + 1, 3), dtype=np.uint8)
-    frames = np.ascontiguousarray(coarse.repeat(8, 1).repeat(8, 2)[:, :size, :size])
-    masks = np.zeros((n, size, size), np.uint8)
-    masks[:, size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1
-    return PreparedSplit(frames, np.zeros((n, 68, 2), np.float32), masks, np.arange(n))
-
-
 # ---------------------------------------------------------------- preprocessing
 
 
 def _bench_prepare(args: argparse.Namespace) -> None:
     from faceoff.prepare import prepare_person
-    from faceoff.synth import write_person_videos
+    from faceoff.synth import SynthSpec, write_person_videos
 
     if args.threads:
         torch.set_num_threads(args.threads)
     names = args.compare or ["fast"]
     with tempfile.TemporaryDirectory(prefix="faceoff-bench-") as tmp:
         folder = Path(tmp)
-        write_person_videos(folder, ["A"], n_frames=args.frames, size=256)
+        write_person_videos(folder, SynthSpec(["A"], n_frames=args.frames, size=256))
         test = max(1, args.frames // 10)
         base = {"size": 128, "split": {"train": args.frames - test, "test": test}}
         prepare_person(folder / "A.mp4", "A", folder / "warm", base, progress=False)  # imports, weights
@@ -291,7 +306,7 @@ def _bench_apply(args: argparse.Namespace, device: str) -> None:
     from faceoff.config import load_params
     from faceoff.nets import build_generator
     from faceoff.prepare import prepare_person
-    from faceoff.synth import write_person_videos
+    from faceoff.synth import SynthSpec, write_person_videos
     from faceoff.train.registry import settings_from_dict
     from faceoff.train.runtime import resolve_precision
     from faceoff.train.translator import Translator
@@ -310,7 +325,7 @@ def _bench_apply(args: argparse.Namespace, device: str) -> None:
     options = ApplyOptions.from_prepare(prepare, settings["crop_size"])
     with tempfile.TemporaryDirectory(prefix="faceoff-bench-") as tmp:
         folder = Path(tmp)
-        write_person_videos(folder, ["A"], n_frames=args.frames, size=frame_size)
+        write_person_videos(folder, SynthSpec(["A"], n_frames=args.frames, size=frame_size))
         video = folder / "A.mp4"
         prepare_person(video, "A", folder / "warm", prepare, progress=False)  # imports, weights
         report = prepare_person(video, "A", folder / "prepared", prepare, progress=False)

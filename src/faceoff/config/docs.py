@@ -7,13 +7,12 @@ page differs from what the schema gives.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from faceoff.config.load import schema
+from faceoff.config.load import registry_names, schema
 
 _INTRO = """\
 # Configuration
@@ -32,7 +31,10 @@ earlier one. The shipped overrides are `config/demo.yaml` (the embedded syntheti
 Every key below is validated before anything runs: an unknown key or a wrong type is an error
 that names the key and the file that set it. A **variant** (`families.<family>.variants.<name>`)
 takes the keys of `families.<family>.train` and overrides them for its runs; the defaults of the
-training settings are in `src/faceoff/train/settings.py`.
+training settings are in `src/faceoff/train/settings.py`. Names of models, generators, dataset
+kinds and networks are those their registries hold: the values listed are the built-in ones, and
+a module named in `plugins` adds its own (docs/CONTRACTS.md, "Adding a model, a dataset kind or
+a study").
 
 | key | allowed values | meaning |
 |---|---|---|
@@ -59,6 +61,8 @@ def _resolve(node: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, A
 
 def _allowed(node: Mapping[str, Any]) -> str:
     """The values a key accepts, in a few words."""
+    if "x-registry" in node:
+        return ", ".join(f"`{v}`" for v in registry_names(node["x-registry"]))
     if "enum" in node:
         return ", ".join(f"`{v}`" for v in node["enum"])
     if "const" in node:
@@ -139,9 +143,9 @@ def config_readme(params_schema: Mapping[str, Any] | None = None) -> str:
     return _INTRO + "\n".join(rows) + "\n"
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # a process of its own: the page lists no plugin's names
     text = config_readme()
     if len(sys.argv) > 1:
         Path(sys.argv[1]).write_text(text)
     else:
-        print(json.dumps(text) if "--json" in sys.argv else text, end="")
+        sys.stdout.write(text)

@@ -2,13 +2,20 @@
 
 Errors name the offending key and the file that set it, because "params invalid" alone sends
 the user hunting through several YAML files.
+
+Names that a registry owns (models, generators, dataset kinds, detectors...) are not enumerated
+in the schema: the key says ``x-registry: module:names``, and :func:`validate` checks the value
+against ``names`` of that module once the params' plugins are imported, so a plugin's names
+validate like the built-in ones. Like a plugin, the registry module is named by data, so this
+layer never imports the layers above it.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,6 +23,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from faceoff.config.plugins import load_plugins
 from faceoff.errors import FaceoffError
 
 
@@ -23,8 +31,13 @@ class ConfigError(FaceoffError, ValueError):
     """Invalid parameters; the message names the key and the file."""
 
 
+def not_one_of(value: Any, choices: Iterable[str]) -> str:
+    """The message of a name outside a registry, worded as the schema words an enum."""
+    return f"{value!r} is not one of {', '.join(choices)}"
+
+
 def schema() -> dict[str, Any]:
-    """The params JSON schema (workflow/schemas/params.schema.yaml, shipped with the package)."""
+    """The params JSON schema (src/faceoff/schemas/params.schema.yaml, shipped with the package)."""
     text = resources.files("faceoff").joinpath("schemas/params.schema.yaml").read_text()
     return yaml.safe_load(text)
 
@@ -66,13 +79,49 @@ def load_params(paths: Sequence[str | os.PathLike[str]]) -> dict[str, Any]:
 
 
 def validate(params: Mapping[str, Any], layers: Sequence[tuple[Path, Mapping[str, Any]]] = ()) -> None:
-    """Check ``params`` against the schema and the cross-references the schema cannot express."""
-    validator = jsonschema.Draft7Validator(schema())
-    errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
+    """Check ``params`` against the schema, then import its plugins and check the cross-references
+    and registry names the schema cannot express."""
+    root = schema()
+    errors = sorted(jsonschema.Draft7Validator(root).iter_errors(params), key=lambda e: list(e.absolute_path))
     messages = [_describe(err, layers) for err in errors]
     messages += _check_references(params, layers)
+    if not errors:  # the plugins key is well-formed: import them, then their names are known
+        load_plugins(params)
+        for path, registry, value in _registry_values(root, params, [], root):
+            names = registry_names(registry)
+            if value not in names:
+                messages.append(f"{_origin(path, layers)}: {'.'.join(path)}: {not_one_of(value, names)}")
     if messages:
         raise ConfigError("invalid parameters:\n  " + "\n  ".join(messages))
+
+
+def registry_names(registry: str) -> list[str]:
+    """The names registered in ``registry`` (``module:attribute``, a mapping or a function)."""
+    module, _, attribute = registry.partition(":")
+    names = getattr(importlib.import_module(module), attribute)
+    return list(names() if callable(names) else names)
+
+
+def _registry_values(
+    node: Mapping[str, Any], value: Any, path: list[str], root: Mapping[str, Any]
+) -> Iterator[tuple[list[str], str, Any]]:
+    """(key path, registry, value) of every key of ``value`` whose schema ``node`` names a registry."""
+    while "$ref" in node:
+        target: Any = root
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    if "x-registry" in node:
+        yield path, node["x-registry"], value
+    elif isinstance(value, Mapping):
+        extra = node.get("additionalProperties")
+        for key, child in value.items():
+            sub = node.get("properties", {}).get(key, extra)
+            if isinstance(sub, Mapping):
+                yield from _registry_values(sub, child, [*path, str(key)], root)
+    elif isinstance(value, list) and isinstance(node.get("items"), Mapping):
+        for k, item in enumerate(value):
+            yield from _registry_values(node["items"], item, [*path, str(k)], root)
 
 
 def _describe(err: jsonschema.ValidationError, layers: Sequence[tuple[Path, Mapping[str, Any]]]) -> str:
@@ -113,8 +162,13 @@ def _check_references(
     params: Mapping[str, Any], layers: Sequence[tuple[Path, Mapping[str, Any]]]
 ) -> list[str]:
     messages = []
+    families = params.get("families", {}) or {}
+    for k, name in enumerate(params.get("run_families") or []):
+        if name not in families:
+            path = ["run_families", str(k)]
+            messages.append(f"{_origin(path, layers)}: {'.'.join(path)}: {not_one_of(name, families)}")
     datasets = params.get("datasets", {}) or {}
-    for name, family in (params.get("families", {}) or {}).items():
+    for name, family in families.items():
         where = ["families", name]
         dataset = datasets.get(family.get("dataset"))
         if dataset is None:

@@ -9,26 +9,25 @@ from typing import Any
 
 from faceoff.config.load import ConfigError, merge
 
-# Training keys a variant of another model still takes from its family's train block: the data
-# and bookkeeping every model shares (faceoff.train.settings.BaseSettings has them all). The
-# optimiser and schedule (lr, beta1, batch_size, steps) stay the model's own: the CycleGAN's
-# learning rate would freeze a style transfer's pixel updates.
-SHARED_TRAIN_KEYS = (
-    "crop_size",
-    "flip",
-    "log_every",
-    "checkpoint_every",
-    "sample_every",
-    "precision",
+# The training fast path's switches (resolved per device by faceoff.train.runtime); all of them off
+# (and precision fp32) is the reference implementation's computation. They change how fast a step
+# runs, not what it computes (up to float rounding).
+FAST_PATH = (
     "channels_last",
     "batch_passes",
     "data_on_device",
     "fused_optimizer",
     "cudnn_benchmark",
     "compile",
-    "deterministic",
-    "threads",
 )
+SPEED_KEYS = (*FAST_PATH, "deterministic", "threads")
+# Training keys that do not change what is computed: a checkpoint stays valid when only these differ.
+OPERATIONAL_KEYS = ("log_every", "checkpoint_every", "sample_every", *SPEED_KEYS)
+# Training keys a variant of another model still takes from its family's train block: the data
+# and bookkeeping every model shares (faceoff.train.settings.BaseSettings has them all). The
+# optimiser and schedule (lr, beta1, batch_size, steps) stay the model's own: the CycleGAN's
+# learning rate would freeze a style transfer's pixel updates.
+SHARED_TRAIN_KEYS = ("crop_size", "flip", "precision", *OPERATIONAL_KEYS)
 
 
 def variant_settings(train: Mapping[str, Any], variant: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from faceoff.datasets.registry import DatasetError, DatasetKind, register
+from faceoff.synth.formats import write_ffpp
 
 QUALITIES = ("raw", "c0", "c23", "c40")
 SPLIT_NAMES = ("train", "val", "test")
@@ -124,6 +125,8 @@ register(
         missing=missing,
         validate=validate,
         groundtruth=groundtruth,
+        prepare="faceoff.prepare.ffpp:prepare_ffpp",
+        synth=write_ffpp,
         readers={"video_path": video_path, "read_splits": read_splits, "references": missing_split_videos},
     )
 )

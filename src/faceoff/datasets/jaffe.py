@@ -17,7 +17,13 @@ import numpy as np
 
 from faceoff.datasets.registry import DatasetError, DatasetKind, register
 from faceoff.datasets.stills import read_still
-from faceoff.synth.formats import ANNOTATIONS, JAFFE_CODES, JAFFE_GROUNDTRUTH, jaffe_groundtruth_name
+from faceoff.synth.formats import (
+    ANNOTATIONS,
+    JAFFE_CODES,
+    JAFFE_GROUNDTRUTH,
+    jaffe_groundtruth_name,
+    write_jaffe,
+)
 
 EXPRESSIONS = JAFFE_CODES
 _NAME = re.compile(r"^(?P<subject>[A-Za-z]{2,})\.(?P<expression>[A-Z]{2})(?P<n>\d+)\.(?P<id>\d+)\.tiff?$")
@@ -152,6 +158,8 @@ register(
         missing=missing,
         validate=validate,
         groundtruth=groundtruth,
+        prepare="faceoff.prepare.jaffe:prepare_jaffe",
+        synth=write_jaffe,
         readers={"scan": scan, "read_gray": read_gray, "split_subjects": split_subjects},
     )
 )

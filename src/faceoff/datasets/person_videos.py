@@ -15,6 +15,7 @@ from PIL import Image
 
 from faceoff.datasets.registry import DatasetError, DatasetKind, register
 from faceoff.io.video import VIDEO_EXTENSIONS, probe_fps, probe_frame_count, read_frames
+from faceoff.synth.person_videos import write_person_videos
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 log = logging.getLogger(__name__)
@@ -162,6 +163,8 @@ register(
         missing=missing,
         validate=validate,
         groundtruth=groundtruth,
+        prepare="faceoff.prepare.persons:prepare_person_item",
+        synth=write_person_videos,
         readers={"find_sources": find_person_sources, "iter_frames": iter_frames},
     )
 )

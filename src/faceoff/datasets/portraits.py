@@ -18,6 +18,7 @@ import numpy as np
 
 from faceoff.datasets.registry import DatasetError, DatasetKind, no_groundtruth, register
 from faceoff.datasets.stills import STILL_EXTENSIONS
+from faceoff.synth.formats import write_portraits
 
 FOLDERS = {"photo": ("photos", "photo"), "painting": ("paintings", "painting")}
 DEFAULT_SPLIT = {"train": 1000, "val": 500, "test": 500}  # the portrait study's sizes
@@ -134,6 +135,8 @@ register(
         missing=missing,
         validate=validate,
         groundtruth=no_groundtruth,
+        prepare="faceoff.prepare.portraits:prepare_portraits",
+        synth=write_portraits,
         readers={"scan": scan, "split_files": split_files, "domain_dir": domain_dir},
     )
 )

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from faceoff.datasets.registry import DatasetError, DatasetKind, no_groundtruth, register
+from faceoff.synth.formats import write_300vw
 
 N_POINTS = 68
 VIDEO = "vid.avi"
@@ -147,6 +148,8 @@ register(
         missing=missing,
         validate=validate,
         groundtruth=no_groundtruth,
+        prepare="faceoff.prepare.vw300:prepare_300vw",
+        synth=write_300vw,
         readers={
             "read_pts": read_pts,
             "read_annotations": read_annotations,

@@ -1,16 +1,15 @@
 """What each column of a family table means: one glossary per evaluation kind.
 
-A model declares its evaluation kind (:attr:`faceoff.train.registry.ModelSpec.evaluation`); the
-evaluation code of each kind registers the definitions of the metrics it writes. The report
+A model declares its evaluation kind (:attr:`faceoff.train.registry.ModelSpec.evaluation`); each
+kind (:mod:`faceoff.evaluate.kinds`) carries the definitions of the metrics it writes. The report
 shows a family the glossary of its own kind. One name means one thing in every kind:
-:func:`register_glossary` refuses a metric whose name another kind already defines differently,
-so a metric that measures something else must be given another name.
+:func:`clashes` finds a metric whose name another kind already defines differently, and a kind
+with one is not registered.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 # metrics.json blocks of other splits, tabulated as <split>_<metric>
@@ -69,9 +68,6 @@ APPLY = {
     "> 1: a visible seam; < 1: blurred)",
 }
 
-# Where each evaluation kind's glossary is registered (imported on first use).
-_MODULES = {"translate": "faceoff.evaluate.run", "reenact": "faceoff.evaluate.reenact"}
-
 
 @dataclass(frozen=True)
 class Glossary:
@@ -91,37 +87,26 @@ class Glossary:
         return {**COLUMNS, **self.metrics, **split_columns, **APPLY}
 
 
-GLOSSARIES: dict[str, Glossary] = {}
-
-
-def register_glossary(glossary: Glossary) -> Glossary:
-    """Register ``glossary`` under its kind, refusing a name that means something else elsewhere."""
-    if glossary.kind in GLOSSARIES and GLOSSARIES[glossary.kind] is not glossary:
-        raise ValueError(f"evaluation kind {glossary.kind!r} has two glossaries")
-    clashes = [name for name in glossary.metrics if name in COLUMNS or name in APPLY]
-    for other in GLOSSARIES.values():
-        if other.kind != glossary.kind:
-            clashes += [
-                f"{name} ({other.kind})"
-                for name, text in glossary.metrics.items()
-                if other.metrics.get(name, text) != text
-            ]
-    if clashes:
-        raise ValueError(
-            f"{glossary.kind} metrics {', '.join(clashes)} already mean something else: rename them"
-        )
-    GLOSSARIES[glossary.kind] = glossary
-    return glossary
+def clashes(glossary: Glossary, others: Iterable[Glossary]) -> list[str]:
+    """The metrics of ``glossary`` whose name a table column or another glossary defines otherwise."""
+    found = [name for name in glossary.metrics if name in COLUMNS or name in APPLY]
+    for other in others:
+        found += [
+            f"{name} ({other.kind})"
+            for name, text in glossary.metrics.items()
+            if other.metrics.get(name, text) != text
+        ]
+    return found
 
 
 def all_glossaries() -> dict[str, Glossary]:
-    for module in _MODULES.values():
-        importlib.import_module(module)
-    return dict(GLOSSARIES)
+    """Every evaluation kind's glossary, by kind (:mod:`faceoff.evaluate.kinds` registers them)."""
+    from faceoff.evaluate.kinds import all_evaluations
+
+    return {name: kind.glossary for name, kind in all_evaluations().items()}
 
 
 def get_glossary(kind: str) -> Glossary:
-    glossaries = all_glossaries()
-    if kind not in glossaries:
-        raise ValueError(f"no glossary for evaluation kind {kind!r} (known: {', '.join(sorted(glossaries))})")
-    return glossaries[kind]
+    from faceoff.evaluate.kinds import get_evaluation
+
+    return get_evaluation(kind).glossary

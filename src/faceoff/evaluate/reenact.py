@@ -17,6 +17,8 @@ a translation metric means has its name and definition (``ssim_input``, ``identi
 one that means something else has its own (:data:`METRICS`, the ``reenact`` glossary).
 
 The copy-input baseline (``reenact=None``: output = source frame) runs through the same code.
+This module registers the ``reenact`` evaluation kind (:mod:`faceoff.evaluate.kinds`): this
+scoring, its glossary and the study's appendix figures.
 Landmarks of another video are used in their own crop coordinates: 300VW crops are centred on
 the landmarks at a fixed scale, so faces of different videos sit at about the same place.
 """
@@ -30,15 +32,24 @@ from typing import Any
 
 import numpy as np
 
+from faceoff.datasets.crops import center_crop
 from faceoff.datasets.prepared import PreparedSplit
 from faceoff.evaluate import metrics as m
-from faceoff.evaluate.glossary import Glossary, register_glossary
+from faceoff.evaluate.glossary import Glossary
+from faceoff.evaluate.kinds import (
+    Embed,
+    EvaluationJob,
+    EvaluationKind,
+    FigureJob,
+    Landmarks,
+    register_evaluation,
+)
 from faceoff.evaluate.run import METRICS as TRANSLATE_METRICS
-from faceoff.evaluate.run import Embed, Landmarks, center_crop, head
+from faceoff.evaluate.run import head
 from faceoff.faces.heatmaps import heatmap_image
 from faceoff.io.atomic import write_json
 from faceoff.io.progress import progress_bar
-from faceoff.plots.reenact import reenactment_grid
+from faceoff.plots.reenact import error_heatmaps, loss_magnitudes, reenactment_grid
 from faceoff.plots.video import side_by_side_video
 
 Reenact = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -66,16 +77,14 @@ METRICS = {
     "driving",
     "cross_face_found": "cross-reenactment: face_found with the other video's landmarks driving",
 }
-GLOSSARY = register_glossary(
-    Glossary(
-        "reenact",
-        "The first frame of each of the pair's two test videos is the source. Self-reenactment drives "
-        "it with its own video's landmarks: the real frame is the ground truth and the target; values "
-        "are means over frames, then over the two videos. Cross-reenactment (cross_*) drives it with "
-        "the other video's landmarks: no ground truth exists. Identity descriptors come from the "
-        "family's evaluate.identity_net.",
-        METRICS,
-    )
+GLOSSARY = Glossary(
+    "reenact",
+    "The first frame of each of the pair's two test videos is the source. Self-reenactment drives "
+    "it with its own video's landmarks: the real frame is the ground truth and the target; values "
+    "are means over frames, then over the two videos. Cross-reenactment (cross_*) drives it with "
+    "the other video's landmarks: no ground truth exists. Identity descriptors come from the "
+    "family's evaluate.identity_net.",
+    METRICS,
 )
 BATCH = 16
 N_SAMPLES = 3
@@ -261,3 +270,41 @@ def _add_sample(
     samples["target"].append(driver.frames[j])
     samples["target_landmarks"].append(driver.landmarks[j])
     samples["titles"].append(title)
+
+
+def evaluate_job(job: EvaluationJob) -> dict[str, Any]:
+    """The ``reenact`` kind's evaluation: :func:`evaluate_reenact` of the run's ``reenact``."""
+    reenact = None if job.model is None else job.model.reenact
+    return evaluate_reenact(reenact, dict(job.tests), pair=job.pair, **job.scoring())
+
+
+def appendix_figures(job: FigureJob) -> None:
+    """The study's appendix figures on fixed self-reenactment samples of the pair's first test video
+    (source frame -> a later frame's landmarks): ``samples-<pair>-<variant>.png`` (source,
+    landmarks, generated, target), ``errors-<pair>.png`` (error heatmaps) and ``loss-terms.png``
+    (each loss term's final magnitude)."""
+    first = job.runs[0]
+    test = center_crop(job.test_split(first), int(first.settings["crop_size"]))
+    n = len(test)
+    sources = np.linspace(0, max(0, n // 2 - 1), num=min(3, n)).astype(int)
+    targets = np.minimum(sources + n // 2, n - 1)
+    lm_s, lm_t = test.landmarks[sources], test.landmarks[targets]
+    outputs = {}
+    for r in progress_bar(job.runs, desc=f"figure {job.family}: reenact {job.pair}", unit="run"):
+        outputs[r.variant] = job.model(r).reenact(test.frames[sources], lm_t)
+        reenactment_grid(
+            test.frames[sources],
+            lm_s,
+            outputs[r.variant],
+            test.frames[targets],
+            lm_t,
+            job.folder / f"samples-{job.pair}-{r.variant}.png",
+            row_titles=[f"{s}→{t}" for s, t in zip(sources, targets, strict=True)],
+        )
+    error_heatmaps(
+        test.frames[sources], lm_t, test.frames[targets], outputs, job.folder / f"errors-{job.pair}.png"
+    )
+    loss_magnitudes({r.variant: job.losses(r) for r in job.runs}, job.folder / "loss-terms.png")
+
+
+KIND = register_evaluation(EvaluationKind("reenact", GLOSSARY, evaluate_job, appendix_figures))

@@ -1,7 +1,9 @@
 """Evaluate one translation pair: translate both test splits both ways and score the outputs.
 
 The "copy input" baseline is the same call with :func:`copy_input` as the translator, so the
-table's trivial row comes from exactly the code that scores the trained runs.
+table's trivial row comes from exactly the code that scores the trained runs. This module
+registers the ``translate`` evaluation kind (:mod:`faceoff.evaluate.kinds`): that scoring, its
+glossary and the family's comparison figure.
 """
 
 from __future__ import annotations
@@ -14,18 +16,25 @@ from typing import Any
 
 import numpy as np
 
+from faceoff.datasets.crops import center_crop
 from faceoff.datasets.prepared import PreparedSplit
 from faceoff.evaluate import metrics as m
-from faceoff.evaluate.glossary import Glossary, register_glossary
+from faceoff.evaluate.glossary import Glossary
+from faceoff.evaluate.kinds import (
+    Embed,
+    EvaluationJob,
+    EvaluationKind,
+    FigureJob,
+    Landmarks,
+    TargetShare,
+    register_evaluation,
+)
 from faceoff.io.atomic import write_json
 from faceoff.io.progress import progress_bar
-from faceoff.plots.grids import sample_grid
+from faceoff.plots.grids import comparison_figure, sample_grid
 from faceoff.plots.video import side_by_side_video
 
 Translate = Callable[[str, np.ndarray, np.ndarray | None], np.ndarray]
-Embed = Callable[[np.ndarray, np.ndarray], np.ndarray]
-TargetShare = Callable[[np.ndarray, str], float]
-Landmarks = Callable[[np.ndarray], np.ndarray | None]
 
 DIRECTIONS = ("A2B", "B2A")
 METRICS = {
@@ -53,15 +62,13 @@ METRICS = {
     "collapse": "mean pairwise distance between outputs / that between their inputs (near 0 = mode "
     "collapse: every input gives the same image)",
 }
-GLOSSARY = register_glossary(
-    Glossary(
-        "translate",
-        "Each test frame of the pair's source is translated to the target and the target's to the "
-        "source (A2B, B2A); values are means over frames, then over the two directions. The ground "
-        "truth is the synthetic rendering of the same frame as the other person (synthetic data "
-        "only). Identity descriptors come from the family's evaluate.identity_net.",
-        METRICS,
-    )
+GLOSSARY = Glossary(
+    "translate",
+    "Each test frame of the pair's source is translated to the target and the target's to the "
+    "source (A2B, B2A); values are means over frames, then over the two directions. The ground "
+    "truth is the synthetic rendering of the same frame as the other person (synthetic data "
+    "only). Identity descriptors come from the family's evaluate.identity_net.",
+    METRICS,
 )
 BATCH = 16
 N_SAMPLES = 3
@@ -70,22 +77,6 @@ N_SAMPLES = 3
 def copy_input(direction: str, frames: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
     """The trivial translator: every output is its input."""
     return np.array(frames, dtype=np.uint8, copy=True)
-
-
-def center_crop(split: PreparedSplit, size: int) -> PreparedSplit:
-    """The central ``size`` crop of a split (frames, masks, ground truth), landmarks shifted to it."""
-    off = (split.size - size) // 2
-    if off < 0:
-        raise ValueError(f"prepared size {split.size} is smaller than the crop size {size}")
-    window = (slice(None), slice(off, off + size), slice(off, off + size))
-    return PreparedSplit(
-        frames=np.asarray(split.frames[window]),
-        landmarks=np.asarray(split.landmarks, dtype=np.float32) - off,
-        masks=np.asarray(split.masks[window]),
-        index=np.asarray(split.index),
-        gt={k: np.asarray(v[window]) for k, v in split.gt.items()},
-        valid=np.asarray(split.valid[window]),
-    )
 
 
 def head(split: PreparedSplit, n: int | None) -> PreparedSplit:
@@ -291,3 +282,39 @@ def _write_samples(
             titles.append(f"{names[0]}→{names[1]} #{i}" if d == "A2B" else f"{names[1]}→{names[0]} #{i}")
     columns = ["input", "output", "ground truth"] if has_gt else ["input", "output"]
     sample_grid(rows, columns, out_png, row_titles=titles)
+
+
+def evaluate_job(job: EvaluationJob) -> dict[str, Any]:
+    """The ``translate`` kind's evaluation: :func:`evaluate_pair` of the run's ``translate`` (both
+    ways), with the family's classifier and, when ``evaluate.val_split`` is set, the validation
+    split scored too (the portrait sweep's criterion)."""
+    a, b = job.pair
+    extra = None
+    if job.options.get("val_split"):
+        extra = {"val": tuple(job.split(item, "val") for item in (a, b))}
+    return evaluate_pair(
+        None if job.model is None else job.model.translate,
+        job.tests[a],
+        job.tests[b],
+        names=(a, b),
+        target_share=job.classifier(),
+        extra_splits=extra,
+        **job.scoring(),
+    )
+
+
+def comparison(job: FigureJob) -> None:
+    """``comparison-<pair>.png``: fixed test frames (rows) of the pair's source, the ground truth
+    where the data has one (synthetic) and each run's output, cropped as the first run crops."""
+    first = job.runs[0]
+    test_a = center_crop(job.test_split(first), int(first.settings["crop_size"]))
+    picks = np.linspace(0, len(test_a) - 1, num=min(4, len(test_a))).astype(int)
+    frames = test_a.frames[picks]
+    target = first.items[1]
+    outputs = {"ground truth": test_a.gt[target][picks]} if target in test_a.gt else {}
+    bar = progress_bar(job.runs, desc=f"figure {job.family}: translate {job.pair}", unit="run")
+    outputs |= {r.variant: job.model(r).translate("AB", frames, test_a.masks[picks]) for r in bar}
+    comparison_figure([(job.pair, frames, outputs)], job.folder / f"comparison-{job.pair}.png")
+
+
+KIND = register_evaluation(EvaluationKind("translate", GLOSSARY, evaluate_job, comparison))

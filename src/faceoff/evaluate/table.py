@@ -17,9 +17,6 @@ ID_COLUMNS = ("run", "pair", "variant", "seed")
 # The precision a run trained in, as resolved on its machine (train.json): the same settings give
 # other numbers in bf16 than in fp32, so every table says which ran. None for a copy-input row.
 PRECISION = "precision"
-# Every evaluation kind's metrics: one name means one thing in all kinds (faceoff.evaluate.glossary).
-METRICS = {name: text for g in all_glossaries().values() for name, text in g.metrics.items()}
-METRIC_COLUMNS = (*METRICS, *(f"{s}_{k}" for s in SCORED_SPLITS for k in METRICS), "n_frames")
 TRAIN_COLUMNS = ("steps", "diverged", "diverged_step", "wall_time_s", "sec_per_step")
 # The networks behind the numbers: the loss networks a run trained with (train.json: a substitute
 # for the study's VGG19 or FaceNet is another experiment) and the identity network of the metrics.
@@ -36,6 +33,17 @@ _LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {
 }
 
 
+def metric_names() -> list[str]:
+    """Every registered evaluation kind's metrics (one name means one thing in all kinds), asked at
+    call time: a kind that a plug-in registers after this module is imported is tabulated too."""
+    return list(dict.fromkeys(name for g in all_glossaries().values() for name in g.metrics))
+
+
+def metric_columns(names: Sequence[str]) -> tuple[str, ...]:
+    """The metric columns of a table: ``names``, then each per scored split, then ``n_frames``."""
+    return (*names, *(f"{s}_{k}" for s in SCORED_SPLITS for k in names), "n_frames")
+
+
 def build_table(
     metrics_files: Mapping[str, str | os.PathLike[str]], extra: Mapping[str, Mapping[str, Any]] | None = None
 ) -> pd.DataFrame:
@@ -47,6 +55,7 @@ def build_table(
     pair comes from metrics.json and the variant is the run id (or "copy input").
     """
     extra = extra or {}
+    scores = metric_names()
     rows = []
     for run_id, path in metrics_files.items():
         if not Path(path).is_file():
@@ -59,9 +68,9 @@ def build_table(
             "variant": COPY_VARIANT if metrics.get("copy_input") else run_id,
             PRECISION: extra.get(run_id, {}).get(PRECISION),
         }
-        row |= {k: metrics[k] for k in METRICS if k in metrics}
+        row |= {k: metrics[k] for k in scores if k in metrics}
         for split in SCORED_SPLITS:
-            row |= {f"{split}_{k}": v for k, v in metrics.get(split, {}).items() if k in METRICS}
+            row |= {f"{split}_{k}": v for k, v in metrics.get(split, {}).items() if k in scores}
         row["n_frames"] = metrics.get("n_frames")
         row |= {
             k: v
@@ -71,8 +80,9 @@ def build_table(
         rows.append(row)
     df = pd.DataFrame(rows)
     networks = [c for c in NETWORK_COLUMNS if c in df and df[c].notna().any()]
-    df = df[[c for c in (*ID_COLUMNS, PRECISION, *networks, *METRIC_COLUMNS, *TRAIN_COLUMNS) if c in df]]
-    scored = [c for c in METRIC_COLUMNS if c in df and c != "n_frames"]
+    columns = metric_columns(scores)
+    df = df[[c for c in (*ID_COLUMNS, PRECISION, *networks, *columns, *TRAIN_COLUMNS) if c in df]]
+    scored = [c for c in columns if c in df and c != "n_frames"]
     df[scored] = df[scored].astype(float)
     # A metric no row has (no ground truth on real data, no classifier in this family) is no column.
     return df.drop(columns=[c for c in scored if df[c].isna().all()])
@@ -114,7 +124,7 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     Ranked by ground-truth L1 (lower is better); data without ground truth (real videos) is
     ranked by identity similarity to the target person instead.
     """
-    metrics = [c for c in (*METRIC_COLUMNS, *APPLY) if c in df]
+    metrics = [c for c in (*metric_columns(metric_names()), *APPLY) if c in df]
     grouped = df.groupby("variant", sort=False)
     summary = grouped[metrics].mean(numeric_only=True)
     summary.insert(0, "runs", grouped.size())

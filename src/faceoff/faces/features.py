@@ -20,7 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-FEATURE_NETS = ("vgg19", "dlib_resnet", "facenet")
+from faceoff.faces.identity import IDENTITY_NETS
+
+FEATURE_NETS = ("vgg19", *IDENTITY_NETS)
 VGG19_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's IMAGENET1K_V1 weights
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -29,8 +31,7 @@ FACE_STAGES = ("stage1", "stage2", "stage3", "stage4")
 # of the first four blocks, and the face nets' stages.
 DEFAULT_LAYERS = {
     "vgg19": ("relu1_2", "relu2_2", "relu3_4", "relu4_4"),
-    "dlib_resnet": FACE_STAGES,
-    "facenet": FACE_STAGES,
+    **dict.fromkeys(IDENTITY_NETS, FACE_STAGES),
 }
 _Net = TypeVar("_Net", bound="FrozenNet")
 
@@ -48,6 +49,10 @@ def _vgg19_relus() -> dict[str, int]:
             conv, index = conv + 1, index + 2
             cuts[f"relu{block}_{conv}"] = index
     return cuts
+
+
+def feature_net_names() -> list[str]:
+    return list(FEATURE_NETS)
 
 
 def layer_names(net: str) -> tuple[str, ...]:

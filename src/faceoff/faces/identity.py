@@ -13,7 +13,9 @@ from faceoff.faces.landmarks import DlibLandmarker, shipped_dlib_model
 
 MIN_SIDE = 150  # dlib aligns faces to 150 px chips; smaller images are upsampled first
 CHIP_PADDING = 0.25  # the margin dlib's compute_face_descriptor gives its chips
-EMBEDDERS = ("dlib_resnet", "facenet")
+# The face-recognition networks, by the name every setting uses for them (identity_net of the
+# metrics and losses; feature_net adds them to VGG19).
+IDENTITY_NETS = ("dlib_resnet", "facenet")
 
 
 class _AlignedEmbedder:
@@ -118,7 +120,11 @@ def make_embedder(name: str, device: str = "cpu") -> _AlignedEmbedder:
         return DlibFaceEmbedder()
     if name == "facenet":
         return FaceNetEmbedder(device)
-    raise ValueError(f"unknown identity embedder {name!r} (choose from {', '.join(EMBEDDERS)})")
+    raise ValueError(f"unknown identity embedder {name!r} (choose from {', '.join(IDENTITY_NETS)})")
+
+
+def identity_net_names() -> list[str]:
+    return list(IDENTITY_NETS)
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -13,8 +13,7 @@ import torch
 from torch import nn
 
 from faceoff.faces.features import FrozenNet, resize
-
-IDENTITY_NETS = ("dlib_resnet", "facenet")
+from faceoff.faces.identity import IDENTITY_NETS
 
 
 class IdentityNet(FrozenNet):

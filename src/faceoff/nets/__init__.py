@@ -1,5 +1,10 @@
-"""Generators and discriminators for image-to-image translation."""
+"""Generators and discriminators for image-to-image translation.
 
+Every module of this package is imported here, so the generators each registers are known as
+soon as ``faceoff.nets`` is.
+"""
+
+from faceoff.config.plugins import import_submodules
 from faceoff.nets.patchgan import PatchDiscriminator, min_input_size
 from faceoff.nets.registry import (
     GENERATORS,
@@ -24,3 +29,5 @@ __all__ = [
     "min_input_size",
     "register_generator",
 ]
+
+import_submodules(__name__)

@@ -58,6 +58,12 @@ def count_layers(net: nn.Module) -> int:
     return len(_conv_layers(net))
 
 
+def _check_stage(stage: int, n_stages: int) -> None:
+    """A growing network is built at a stage of its own, 1 to ``n_stages``."""
+    if not 1 <= stage <= n_stages:
+        raise ValueError(f"stage must be in 1..{n_stages}, got {stage}")
+
+
 class ProgressiveGenerator(nn.Module):
     """U-Net that grows from its outermost level inwards; inputs: multiples of ``2 ** n_stages``."""
 
@@ -65,8 +71,7 @@ class ProgressiveGenerator(nn.Module):
         self, n_stages: int = 5, ngf: int = 64, norm: str = "instance", stage: int = 1, channels: int = 3
     ) -> None:
         super().__init__()
-        if not 1 <= stage <= n_stages:
-            raise ValueError(f"stage must be in 1..{n_stages}, got {stage}")
+        _check_stage(stage, n_stages)
         self.n_stages, self.norm, self.channels = n_stages, norm, channels
         self.widths = _unet_widths(n_stages, ngf)
         self.down = nn.ModuleList()
@@ -139,8 +144,7 @@ class ProgressiveResnetGenerator(nn.Module):
         channels: int = 3,
     ) -> None:
         super().__init__()
-        if not 1 <= stage <= n_stages:
-            raise ValueError(f"stage must be in 1..{n_stages}, got {stage}")
+        _check_stage(stage, n_stages)
         self.n_stages, self.ngf, self.norm = n_stages, ngf, norm
         self.block_stages = resnet_block_stages(n_stages, n_blocks)
         make_norm, bias = norm_layer(norm), conv_bias(norm)
@@ -211,8 +215,7 @@ class ProgressiveDiscriminator(nn.Module):
         self, n_stages: int = 5, ndf: int = 64, norm: str = "instance", stage: int = 1, channels: int = 3
     ) -> None:
         super().__init__()
-        if not 1 <= stage <= n_stages:
-            raise ValueError(f"stage must be in 1..{n_stages}, got {stage}")
+        _check_stage(stage, n_stages)
         self.n_stages, self.ndf, self.norm = n_stages, ndf, norm
         self.model = nn.Sequential(
             nn.Conv2d(channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True), self._score(ndf)

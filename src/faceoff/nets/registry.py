@@ -1,4 +1,9 @@
-"""Network registry: generators by name, discriminators by depth; every net comes initialised."""
+"""Network registry: generators by name, discriminators by depth; every net comes initialised.
+
+A generator module registers its architectures with :func:`register_generator` on import;
+``faceoff.nets`` imports every module of its package, so adding a generator is adding its
+module (or a plugin the params name).
+"""
 
 from __future__ import annotations
 
@@ -6,42 +11,34 @@ from collections.abc import Callable
 
 from torch import nn
 
+from faceoff.config.plugins import import_submodules
 from faceoff.nets.init import init_weights
 from faceoff.nets.patchgan import PatchDiscriminator
-from faceoff.nets.resnet import ResnetGenerator
-from faceoff.nets.unet import UnetGenerator
 
+# (ngf, norm) -> an uninitialised generator
 GeneratorFactory = Callable[[int, str], nn.Module]
 
-GENERATORS: dict[str, GeneratorFactory] = {
-    "resnet_6blocks": lambda ngf, norm: ResnetGenerator(6, ngf, norm),
-    "resnet_9blocks": lambda ngf, norm: ResnetGenerator(9, ngf, norm),
-    "unet_32": lambda ngf, norm: UnetGenerator(5, ngf, norm),  # small demo crops (multiples of 32)
-    "unet_64": lambda ngf, norm: UnetGenerator(6, ngf, norm),
-    "unet_128": lambda ngf, norm: UnetGenerator(7, ngf, norm),
-    "unet_256": lambda ngf, norm: UnetGenerator(8, ngf, norm),
-}
-
+GENERATORS: dict[str, GeneratorFactory] = {}
 # Input sides must be multiples of these (stride-2 stages of each generator).
-SIZE_MULTIPLE = {
-    "resnet_6blocks": 4,
-    "resnet_9blocks": 4,
-    "unet_32": 32,
-    "unet_64": 64,
-    "unet_128": 128,
-    "unet_256": 256,
-}
+SIZE_MULTIPLE: dict[str, int] = {}
 
 
 def register_generator(name: str, factory: GeneratorFactory, size_multiple: int) -> None:
-    """Add a generator architecture so that settings can name it."""
+    """Add a generator architecture so that settings can name it (its module calls this on import)."""
+    if name in GENERATORS:
+        raise ValueError(f"generator {name!r} registered twice")
     GENERATORS[name] = factory
     SIZE_MULTIPLE[name] = size_multiple
 
 
+def generator_names() -> list[str]:
+    import_submodules("faceoff.nets")
+    return list(GENERATORS)
+
+
 def build_generator(name: str, ngf: int = 64, norm: str = "instance", init_gain: float = 0.02) -> nn.Module:
-    if name not in GENERATORS:
-        raise ValueError(f"unknown generator {name!r} (choose from {', '.join(sorted(GENERATORS))})")
+    if name not in generator_names():
+        raise ValueError(f"unknown generator {name!r} (choose from {', '.join(generator_names())})")
     return init_weights(GENERATORS[name](ngf, norm), init_gain)
 
 

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from faceoff.nets.norm import conv_bias, norm_layer
+from faceoff.nets.registry import register_generator
 
 
 class ResidualBlock(nn.Module):
@@ -57,3 +58,7 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+
+register_generator("resnet_6blocks", lambda ngf, norm: ResnetGenerator(6, ngf, norm), 4)
+register_generator("resnet_9blocks", lambda ngf, norm: ResnetGenerator(9, ngf, norm), 4)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from faceoff.nets.norm import conv_bias, norm_layer
+from faceoff.nets.registry import register_generator
 
 
 class UnetGenerator(nn.Module):
@@ -55,3 +56,10 @@ class UnetGenerator(nn.Module):
         for i in range(len(self.up) - 2, -1, -1):
             y = self.up[i](torch.cat([skips[i], y], 1))
         return y
+
+
+# n_downs stride-2 stages: input sides must be multiples of 2**n_downs.
+register_generator("unet_32", lambda ngf, norm: UnetGenerator(5, ngf, norm), 32)  # small demo crops
+register_generator("unet_64", lambda ngf, norm: UnetGenerator(6, ngf, norm), 64)
+register_generator("unet_128", lambda ngf, norm: UnetGenerator(7, ngf, norm), 128)
+register_generator("unet_256", lambda ngf, norm: UnetGenerator(8, ngf, norm), 256)

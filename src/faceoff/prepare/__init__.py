@@ -1,5 +1,6 @@
 """Turn raw person videos into prepared face-crop arrays (see faceoff.datasets.prepared)."""
 
-from faceoff.prepare.persons import PrepareError, prepare_person
+from faceoff.prepare.job import PrepareError
+from faceoff.prepare.persons import prepare_person
 
 __all__ = ["PrepareError", "prepare_person"]

@@ -6,25 +6,17 @@ for person videos, so the person preparer does the work.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from faceoff.datasets.ffpp import DEFAULT_QUALITY, read_splits, video_path
 from faceoff.datasets.registry import DatasetError
 from faceoff.io.atomic import write_json
+from faceoff.prepare.job import PrepareJob
 from faceoff.prepare.persons import prepare_person
-from faceoff.prepare.registry import register_preparer
 
 
-@register_preparer("ffpp")
-def prepare_ffpp(
-    source: Path,
-    item: str,
-    out_dir: Path,
-    settings: dict[str, Any],
-    groundtruth: dict[str, Path],
-    progress: bool,
-) -> dict[str, Any]:
+def prepare_ffpp(job: PrepareJob) -> dict[str, Any]:
+    source, item, settings = job.source, job.item, dict(job.settings)
     quality = settings.pop("quality", DEFAULT_QUALITY)
     video = video_path(source, item, quality)
     if not video.is_file():
@@ -33,7 +25,7 @@ def prepare_ffpp(
         official = read_splits(source).get(item)
     except DatasetError as exc:
         official = f"unknown ({exc})"
-    report = prepare_person(video, item, out_dir, settings, groundtruth or None, progress)
+    report = prepare_person(video, item, job.out_dir, settings, dict(job.groundtruth) or None, job.progress)
     report.update(kind="ffpp", quality=quality, official_split=official)
-    write_json(out_dir / "report.json", report)
+    write_json(job.out_dir / "report.json", report)
     return report

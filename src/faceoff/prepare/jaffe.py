@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Any
 
 from faceoff.datasets.jaffe import groundtruth_path, scan, split_subjects
-from faceoff.datasets.prepared import save_split
-from faceoff.io.atomic import atomic_dir, write_json
-from faceoff.prepare.persons import PrepareError
-from faceoff.prepare.registry import register_preparer
-from faceoff.prepare.report import StepTimer
+from faceoff.prepare.job import PrepareError, PrepareJob
 from faceoff.prepare.stills import STILL_DEFAULTS, Still, cut_stills, skip_summary
 
 DEFAULTS: dict[str, Any] = {**STILL_DEFAULTS, "test_subjects": 2, "val_subjects": 0}
 
 
-@register_preparer("jaffe")
-def prepare_jaffe(
-    source: Path,
-    item: str,
-    out_dir: Path,
-    settings: dict[str, Any],
-    groundtruth: dict[str, Path],
-    progress: bool,
-) -> dict[str, Any]:
+def prepare_jaffe(job: PrepareJob) -> dict[str, Any]:
     """All images of expression ``item``; arrays ``labels`` (expression index) and ``subjects`` ride along."""
-    settings = {**DEFAULTS, **settings}
-    if "size" not in settings:
-        raise PrepareError(f"jaffe/{item}: prepare setting 'size' is missing")
-    timer, start = StepTimer(), time.perf_counter()
+    source, item, groundtruth = job.source, job.item, job.groundtruth
+    settings = job.settings_with(DEFAULTS)
+    timer = job.timer
     found = scan(source)
     images = [i for i in found.images if i.expression == item]
     if not images:
@@ -52,7 +37,7 @@ def prepare_jaffe(
         for k, image in enumerate(images)
     ]
     splits, skipped, several = cut_stills(
-        stills, settings, source, "L", timer, progress, f"prepare jaffe {item}: crop"
+        stills, settings, source, "L", timer, job.progress, f"prepare jaffe {item}: crop"
     )
     for name in ("train", "test"):
         if name not in splits:
@@ -60,24 +45,19 @@ def prepare_jaffe(
                 f"{source}: no usable {item} image of the {name} subjects {subjects.get(name)} "
                 f"({len(skipped)} skipped: {skip_summary(skipped)})"
             )
-    with atomic_dir(out_dir) as tmp:
-        for name, data in splits.items():
-            save_split(tmp, name, data)
-        report = {
-            "kind": "jaffe",
-            "item": item,
-            "source": str(source),
-            "settings": settings,
-            "images_found": len(images),
-            "subjects": subjects,
-            "split": {name: len(data) for name, data in splits.items()},
-            "skipped": skip_summary({**found.skipped, **skipped}),
-            "skipped_files": {**found.skipped, **skipped},
-            "several_faces_kept_one": len(several),
-            "several_faces_files": several,
-            "ignored_files": found.ignored,
-            "groundtruth": {o: str(p) for o, p in sorted(groundtruth.items())},
-            "timing_s": {**timer.summary(), "total": round(time.perf_counter() - start, 3)},
-        }
-        write_json(tmp / "report.json", report)
-    return report
+    report = {
+        "kind": "jaffe",
+        "item": item,
+        "source": str(source),
+        "settings": settings,
+        "images_found": len(images),
+        "subjects": subjects,
+        "split": {name: len(data) for name, data in splits.items()},
+        "skipped": skip_summary({**found.skipped, **skipped}),
+        "skipped_files": {**found.skipped, **skipped},
+        "several_faces_kept_one": len(several),
+        "several_faces_files": several,
+        "ignored_files": found.ignored,
+        "groundtruth": {o: str(p) for o, p in sorted(groundtruth.items())},
+    }
+    return job.save(splits, report)

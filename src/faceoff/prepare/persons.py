@@ -18,9 +18,14 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from faceoff.datasets.person_videos import SourceError, count_frames, frame_files, iter_frames
+from faceoff.datasets.person_videos import (
+    SourceError,
+    count_frames,
+    find_person_sources,
+    frame_files,
+    iter_frames,
+)
 from faceoff.datasets.prepared import PreparedSplit, save_split
-from faceoff.errors import FaceoffError
 from faceoff.faces.crop import (
     apply_affine,
     crop_and_resize,
@@ -35,6 +40,7 @@ from faceoff.faces.mask import face_mask
 from faceoff.io.atomic import atomic_dir, write_json
 from faceoff.io.progress import progress_bar
 from faceoff.io.video import VideoError, read_frames
+from faceoff.prepare.job import PrepareError, PrepareJob
 from faceoff.prepare.report import StepTimer
 
 DEFAULTS: dict[str, Any] = {
@@ -52,10 +58,6 @@ DEFAULTS: dict[str, Any] = {
 BATCH = 8  # frames per detector call; MTCNN runs several frames far faster than one by one
 
 
-class PrepareError(FaceoffError, RuntimeError):
-    """Input that cannot be prepared (missing, empty, undecodable, faceless); the message names the file."""
-
-
 @dataclass
 class _Track:
     """Pass 1's findings, one row per decoded frame."""
@@ -65,6 +67,14 @@ class _Track:
     frame_shape: tuple[int, ...]
     several: int  # frames where several faces were found and one was kept
     detector_runs: int
+
+
+def prepare_person_item(job: PrepareJob) -> dict[str, Any]:
+    """The person-videos kind's preparer: the item's video or frames folder in the source."""
+    video = find_person_sources(job.source, [job.item])[job.item]
+    return prepare_person(
+        video, job.item, job.out_dir, dict(job.settings), dict(job.groundtruth) or None, job.progress
+    )
 
 
 def prepare_person(

@@ -1,34 +1,23 @@
-"""One preparer per dataset kind, behind ``prepare_item``; each writes the prepared format + report.json.
+"""``prepare_item``: run the preparer of a dataset's kind (``DatasetKind.prepare``) on one item.
 
-A preparer is ``(source, item, out_dir, settings, groundtruth, progress) -> report`` where
-``source`` is the dataset's raw folder and ``groundtruth`` maps other items to the paths the
-kind's ``DatasetKind.groundtruth`` returned. Kind modules register on import.
+A preparer is ``(job: PrepareJob) -> report``; it writes the prepared format + report.json.
+The names the ``prepare`` settings choose from (detectors, landmark predictors) are listed
+here for the params validation.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from faceoff.datasets.person_videos import find_person_sources
-from faceoff.datasets.registry import DatasetError
-from faceoff.prepare.persons import PrepareError, prepare_person
+from faceoff.datasets.registry import DatasetError, get_kind
+from faceoff.faces.detect import DETECTORS
+from faceoff.faces.landmarks import LANDMARKERS
+from faceoff.prepare.job import PrepareError, PrepareJob
 
-Preparer = Callable[[Path, str, Path, dict[str, Any], dict[str, Path], bool], dict[str, Any]]
-_MODULES = ("jaffe", "vw300", "portraits", "ffpp")
-PREPARERS: dict[str, Preparer] = {}
-
-
-def register_preparer(kind: str) -> Callable[[Preparer], Preparer]:
-    def decorate(preparer: Preparer) -> Preparer:
-        if kind in PREPARERS:
-            raise ValueError(f"preparer for {kind!r} registered twice")
-        PREPARERS[kind] = preparer
-        return preparer
-
-    return decorate
+# Detector and landmarks setting that reads the dataset's landmark annotations instead.
+ANNOTATIONS = "annotations"
 
 
 def prepare_item(
@@ -44,26 +33,19 @@ def prepare_item(
 
     Unusable raw data raises :class:`PrepareError` naming the file.
     """
-    for module in _MODULES:
-        importlib.import_module(f"faceoff.prepare.{module}")
-    if kind not in PREPARERS:
-        raise ValueError(f"no preparer for dataset kind {kind!r} (have {', '.join(sorted(PREPARERS))})")
+    preparer = get_kind(kind).preparer()
+    job = PrepareJob(
+        kind, Path(source), item, Path(out_dir), dict(settings), dict(groundtruth or {}), progress
+    )
     try:
-        return PREPARERS[kind](
-            Path(source), item, Path(out_dir), dict(settings), dict(groundtruth or {}), progress
-        )
+        return preparer(job)
     except DatasetError as exc:
         raise PrepareError(str(exc)) from exc
 
 
-@register_preparer("person_videos")
-def _prepare_person_item(
-    source: Path,
-    item: str,
-    out_dir: Path,
-    settings: dict[str, Any],
-    groundtruth: dict[str, Path],
-    progress: bool,
-) -> dict[str, Any]:
-    video = find_person_sources(source, [item])[item]
-    return prepare_person(video, item, out_dir, settings, groundtruth or None, progress)
+def detector_names() -> list[str]:
+    return [*DETECTORS, ANNOTATIONS]
+
+
+def landmarker_names() -> list[str]:
+    return [*LANDMARKERS, ANNOTATIONS]

@@ -7,24 +7,19 @@ the last ``.pts``, a gap, a malformed file) are dropped and counted, never fatal
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from faceoff.datasets.person_videos import count_frames, iter_frames
-from faceoff.datasets.prepared import PreparedSplit, save_split
+from faceoff.datasets.prepared import PreparedSplit
 from faceoff.datasets.vw300 import official_split, read_annotations, video_path
 from faceoff.faces.crop import apply_affine, crop_and_resize
 from faceoff.faces.detect import Box
 from faceoff.faces.mask import face_mask
-from faceoff.io.atomic import atomic_dir, write_json
 from faceoff.io.progress import progress_bar
 from faceoff.io.video import VideoError
-from faceoff.prepare.persons import PrepareError
-from faceoff.prepare.registry import register_preparer
-from faceoff.prepare.report import StepTimer
+from faceoff.prepare.job import PrepareError, PrepareJob
 
 DEFAULTS: dict[str, Any] = {"fps": None, "crop_scale": 1.4}
 
@@ -44,19 +39,10 @@ def clipped_square(landmarks: np.ndarray, scale: float, frame_shape: tuple[int, 
     return left, top, left + side, top + side
 
 
-@register_preparer("300vw")
-def prepare_300vw(
-    source: Path,
-    item: str,
-    out_dir: Path,
-    settings: dict[str, Any],
-    groundtruth: dict[str, Path],
-    progress: bool,
-) -> dict[str, Any]:
-    settings = {**DEFAULTS, **settings}
-    if "size" not in settings:
-        raise PrepareError(f"300vw/{item}: prepare setting 'size' is missing")
-    size, timer, start = int(settings["size"]), StepTimer(), time.perf_counter()
+def prepare_300vw(job: PrepareJob) -> dict[str, Any]:
+    source, item = job.source, job.item
+    settings = job.settings_with(DEFAULTS)
+    size, timer = int(settings["size"]), job.timer
     video = video_path(source, item)
     annotations = read_annotations(source / item)
     lms = annotations.landmarks
@@ -68,7 +54,7 @@ def prepare_300vw(
         total=count_frames(video, settings["fps"]),
         desc=f"prepare 300vw {item}: crop",
         unit="frame",
-        enabled=progress,
+        enabled=job.progress,
     )
     try:
         for index, frame in frames:
@@ -96,36 +82,29 @@ def prepare_300vw(
             f"{video}: none of its {decoded} frames has a usable annotation in {source / item / 'annot'}"
         )
     split, category = official_split(item)
-    with atomic_dir(out_dir) as tmp:
-        save_split(
-            tmp,
-            split,
-            PreparedSplit(
-                frames=np.stack(rows["frames"]),
-                landmarks=np.stack(rows["landmarks"]),
-                masks=np.stack(rows["masks"]),
-                index=np.asarray(rows["index"], dtype=np.int64),
-            ),
-        )
-        report = {
-            "kind": "300vw",
-            "item": item,
-            "source": str(video),
-            "settings": settings,
-            "split": split,
-            "category": category,
-            "frame_size": list(frame_shape[:2]),
-            "frames_decoded": decoded,
-            "annotations": len(annotations.files),
-            "count_mismatch": None
-            if settings["fps"] is not None or decoded == len(lms)
-            else f"{decoded} frames decoded, annotations up to frame {len(lms)}",
-            "frames_kept": len(rows["frames"]),
-            "frames_dropped": {"after_last_annotation": after_last, "bad_or_missing_annotation": unusable},
-            "annotations_without_frame": max(0, len(lms) - decoded) if settings["fps"] is None else None,
-            "bad_annotations": annotations.bad,
-            "annotation_gaps": annotations.gaps,
-            "timing_s": {**timer.summary(), "total": round(time.perf_counter() - start, 3)},
-        }
-        write_json(tmp / "report.json", report)
-    return report
+    prepared = PreparedSplit(
+        frames=np.stack(rows["frames"]),
+        landmarks=np.stack(rows["landmarks"]),
+        masks=np.stack(rows["masks"]),
+        index=np.asarray(rows["index"], dtype=np.int64),
+    )
+    report = {
+        "kind": "300vw",
+        "item": item,
+        "source": str(video),
+        "settings": settings,
+        "split": split,
+        "category": category,
+        "frame_size": list(frame_shape[:2]),
+        "frames_decoded": decoded,
+        "annotations": len(annotations.files),
+        "count_mismatch": None
+        if settings["fps"] is not None or decoded == len(lms)
+        else f"{decoded} frames decoded, annotations up to frame {len(lms)}",
+        "frames_kept": len(rows["frames"]),
+        "frames_dropped": {"after_last_annotation": after_last, "bad_or_missing_annotation": unusable},
+        "annotations_without_frame": max(0, len(lms) - decoded) if settings["fps"] is None else None,
+        "bad_annotations": annotations.bad,
+        "annotation_gaps": annotations.gaps,
+    }
+    return job.save({split: prepared}, report)

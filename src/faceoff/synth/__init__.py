@@ -15,6 +15,7 @@ from faceoff.synth.params import (
 from faceoff.synth.person_videos import person_identity, person_motion, read_person, write_person_videos
 from faceoff.synth.render import RenderedFace, render_face
 from faceoff.synth.sequence import FrameParams, talking_head_sequence
+from faceoff.synth.spec import SynthSpec
 
 __all__ = [
     "EXPRESSION_PRESETS",
@@ -24,6 +25,7 @@ __all__ = [
     "Lighting",
     "Pose",
     "RenderedFace",
+    "SynthSpec",
     "build_geometry",
     "canonical_landmarks",
     "person_identity",

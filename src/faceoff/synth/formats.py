@@ -1,10 +1,10 @@
 """Synthetic writers of the real dataset layouts, so every reader is tested on every machine.
 
-``SYNTH_WRITERS[kind](out_dir, items, n_frames, size, fps, seed, ground_truth_pairs)`` renders
-a dataset of ``kind`` (the params ``kind`` string) into ``out_dir`` exactly as its authors lay it
-out, plus the landmarks the ``annotations`` detector reads. Quirks of the real data are
-reproduced on purpose (a 3-channel JAFFE file, a README, ``version: 1.0``, fewer annotations than
-frames, nested folders, mixed extensions, duplicate files) so the readers meet them in tests.
+A :data:`SynthWriter` ``(out_dir, spec: SynthSpec)`` renders a dataset into ``out_dir`` exactly
+as its authors lay it out, plus the landmarks the ``annotations`` detector reads; each dataset
+kind names its writer (``faceoff.datasets.registry.DatasetKind.synth``). Quirks of the real data
+are reproduced on purpose (a 3-channel JAFFE file, a README, ``version: 1.0``, fewer annotations
+than frames, nested folders, mixed extensions, duplicate files) so the readers meet them in tests.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,7 @@ from faceoff.synth.params import (
 )
 from faceoff.synth.person_videos import person_identity, person_motion, write_person_videos
 from faceoff.synth.render import render_face
+from faceoff.synth.spec import SynthSpec
 
 ANNOTATIONS = "annotations.json"  # still-image sets: {path relative to the source: 68 x [x, y], 0-based}
 JAFFE_GROUNDTRUTH = "groundtruth"
@@ -39,7 +40,7 @@ JAFFE_SUBJECTS = ("KA", "KL", "KM", "KR", "MK", "NA", "NM", "TM", "UY", "YM")
 JAFFE_CODES = ("AN", "DI", "FE", "HA", "NE", "SA", "SU")
 FFPP_VIDEOS = Path("original_sequences", "youtube", "c23", "videos")
 
-SynthWriter = Callable[..., None]
+SynthWriter = Callable[[str | os.PathLike[str], SynthSpec], None]
 
 
 def jaffe_groundtruth_name(file_name: str, other: str) -> str:
@@ -47,23 +48,15 @@ def jaffe_groundtruth_name(file_name: str, other: str) -> str:
     return f"{Path(file_name).stem}_as_{other}.tiff"
 
 
-def write_jaffe(
-    out_dir: str | os.PathLike[str],
-    items: Sequence[str] = JAFFE_CODES,
-    n_frames: int = 20,
-    size: int = 256,
-    fps: float = 25.0,
-    seed: int = 0,
-    ground_truth_pairs: Iterable[tuple[str, str]] = (),
-) -> None:
+def write_jaffe(out_dir: str | os.PathLike[str], spec: SynthSpec) -> None:
     """A flat JAFFE folder: ``n_frames`` grayscale TIFFs per expression over up to ten subjects.
 
     All seven expressions are written whatever ``items`` asks for, as in the real set; each
     ground-truth pair (src, tgt) renders every src image again with expression tgt, same subject,
     pose and light, as ``groundtruth/<stem>_as_<tgt>.tiff``.
     """
-    out = Path(out_dir)
-    pairs = list(ground_truth_pairs)
+    out, n_frames, size, seed = Path(out_dir), spec.n_frames, spec.size, spec.seed
+    pairs = list(spec.ground_truth_pairs)
     bar = progress_bar(total=n_frames * (len(JAFFE_CODES) + len(pairs)), desc="synth jaffe", unit="image")
     subjects = JAFFE_SUBJECTS[: max(1, min(len(JAFFE_SUBJECTS), n_frames))]
     landmarks: dict[str, list[list[float]]] = {}
@@ -107,21 +100,14 @@ def write_jaffe(
     write_json(out / ANNOTATIONS, landmarks)
 
 
-def write_300vw(
-    out_dir: str | os.PathLike[str],
-    items: Sequence[str],
-    n_frames: int = 50,
-    size: int = 128,
-    fps: float = 25.0,
-    seed: int = 0,
-    ground_truth_pairs: Iterable[tuple[str, str]] = (),
-) -> None:
+def write_300vw(out_dir: str | os.PathLike[str], spec: SynthSpec) -> None:
     """``NNN/vid.avi`` (4:3 frames) and ``NNN/annot/NNNNNN.pts`` (1-based) per video id.
 
     The second video's files say ``version: 1.0``; the last video lacks its final two
     annotations, like the 300VW test videos whose counts disagree. No ground truth is rendered.
     """
-    out = Path(out_dir)
+    out, items, n_frames, size = Path(out_dir), spec.items, spec.n_frames, spec.size
+    fps, seed = spec.fps, spec.seed
     width = (size * 4 // 3) // 2 * 2
     pad = (width - size) // 2
     bar = progress_bar(total=n_frames * len(items), desc="synth 300vw", unit="frame")
@@ -145,22 +131,14 @@ def write_300vw(
     bar.close()
 
 
-def write_portraits(
-    out_dir: str | os.PathLike[str],
-    items: Sequence[str] = ("photo", "painting"),
-    n_frames: int = 24,
-    size: int = 128,
-    fps: float = 25.0,
-    seed: int = 0,
-    ground_truth_pairs: Iterable[tuple[str, str]] = (),
-) -> None:
+def write_portraits(out_dir: str | os.PathLike[str], spec: SynthSpec) -> None:
     """``photos/`` (renderer output) and ``paintings/`` (painted renderings of other people).
 
     ``n_frames`` distinct images per domain, spread over nested folders with mixed extensions,
     plus two byte-identical copies per domain under other names. No ground truth exists for
     unpaired domains, so none is rendered.
     """
-    out = Path(out_dir)
+    out, n_frames, size, seed = Path(out_dir), spec.n_frames, spec.size, spec.seed
     layout = ("", "set_a", "set_b/nested")
     extensions = (".jpg", ".png", ".jpeg", ".JPG")
     landmarks: dict[str, list[list[float]]] = {}
@@ -190,23 +168,15 @@ def write_portraits(
     write_json(out / ANNOTATIONS, landmarks)
 
 
-def write_ffpp(
-    out_dir: str | os.PathLike[str],
-    items: Sequence[str],
-    n_frames: int = 50,
-    size: int = 128,
-    fps: float = 25.0,
-    seed: int = 0,
-    ground_truth_pairs: Iterable[tuple[str, str]] = (),
-) -> None:
+def write_ffpp(out_dir: str | os.PathLike[str], spec: SynthSpec) -> None:
     """``original_sequences/youtube/c23/videos/NNN.mp4`` and ``splits/{train,val,test}.json``.
 
     Consecutive ids form the manipulation pairs, dealt to train, val, test in turn (an odd last
     id is paired with itself). Landmarks and ground truth sit beside the videos as for person
     videos (``NNN.landmarks.npy``, ``groundtruth/<src>_as_<tgt>.mp4``).
     """
-    out = Path(out_dir)
-    write_person_videos(out / FFPP_VIDEOS, items, n_frames, size, fps, seed, ground_truth_pairs, "synth ffpp")
+    out, items = Path(out_dir), spec.items
+    write_person_videos(out / FFPP_VIDEOS, spec, "synth ffpp")
     pairs = [list(items[k : k + 2]) for k in range(0, len(items), 2)]
     pairs = [p if len(p) == 2 else p * 2 for p in pairs]
     for k, name in enumerate(("train", "val", "test")):
@@ -234,15 +204,6 @@ def paint(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     gain = 1 + 0.07 * strokes + 0.03 * weave
     out = out * gain[..., None] + rng.normal(0, 3, out.shape).astype(np.float32)
     return np.clip(out, 0, 255).astype(np.uint8)
-
-
-SYNTH_WRITERS: dict[str, SynthWriter] = {
-    "person_videos": write_person_videos,
-    "jaffe": write_jaffe,
-    "300vw": write_300vw,
-    "portraits": write_portraits,
-    "ffpp": write_ffpp,
-}
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:

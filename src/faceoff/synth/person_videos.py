@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from faceoff.io.video import write_video
 from faceoff.synth.params import Expression, Identity, Lighting, Pose, from_dict, sample_identity, to_dict
 from faceoff.synth.render import render_face
 from faceoff.synth.sequence import FrameParams, talking_head_sequence
+from faceoff.synth.spec import SynthSpec
 
 
 def _item_rng(seed: int, item: str, stream: int) -> np.random.Generator:
@@ -41,19 +42,13 @@ def person_motion(seed: int, item: str, n_frames: int, fps: float) -> list[Frame
 
 
 def write_person_videos(
-    out_dir: str | os.PathLike[str],
-    items: Sequence[str],
-    n_frames: int = 300,
-    size: int = 256,
-    fps: float = 25.0,
-    seed: int = 0,
-    ground_truth_pairs: Iterable[tuple[str, str]] = (),
-    desc: str = "synth person videos",
+    out_dir: str | os.PathLike[str], spec: SynthSpec, desc: str = "synth person videos"
 ) -> None:
     """Render every item's video, landmarks and parameters, then the requested ground truths
     (a progress bar ``desc`` counts the frames)."""
-    out = Path(out_dir)
-    pairs = list(ground_truth_pairs)
+    out, items, n_frames, size = Path(out_dir), spec.items, spec.n_frames, spec.size
+    fps, seed = spec.fps, spec.seed
+    pairs = list(spec.ground_truth_pairs)
     bar = progress_bar(total=n_frames * (len(items) + len(pairs)), desc=desc, unit="frame")
     for item in items:
         identity, motion = person_identity(seed, item), person_motion(seed, item, n_frames, fps)

@@ -19,7 +19,6 @@ fast paths.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -27,9 +26,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from faceoff.datasets.crops import center_window
 from faceoff.datasets.prepared import PreparedSplit
 from faceoff.losses import masked_l1
 from faceoff.nets.autoencoder import Decoder, SharedEncoder
+from faceoff.nets.images import from_uint8, map_chunks, to_uint8
 from faceoff.train.data import STREAM_A, STREAM_B, step_rng, to_tensors
 from faceoff.train.loop import Stepper, cpu_copy
 from faceoff.train.optim import make_optimizer, set_lr
@@ -54,17 +55,14 @@ class AutoencoderSettings(BaseSettings):
 
     def validate(self) -> None:
         super().validate()
-        for key in ("ngf", "latent"):
-            if getattr(self, key) <= 0:
-                raise SettingsError(f"{key} must be positive, got {getattr(self, key)}")
+        self.require_positive("ngf", "latent")
         if self.n_downs < 2:
             raise SettingsError(f"n_downs must be at least 2, got {self.n_downs}")
         if self.crop_size % 2**self.n_downs:
             raise SettingsError(
                 f"crop_size {self.crop_size} is not a multiple of 2 ** n_downs = {2**self.n_downs}"
             )
-        if self.warp_strength < 0:
-            raise SettingsError(f"warp_strength must be >= 0, got {self.warp_strength}")
+        self.require_non_negative("warp_strength")
         if self.warp_grid < 2:
             raise SettingsError(f"warp_grid must be at least 2, got {self.warp_grid}")
 
@@ -78,26 +76,6 @@ def build_autoencoder(s: AutoencoderSettings) -> nn.ModuleDict:
             "decoder_B": Decoder(s.ngf, s.n_downs),
         }
     )
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """Network images (N, 3, H, W) in [-1, 1] -> uint8 (N, H, W, 3)."""
-    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-
-
-def apply_to_frames(
-    net: Callable[[torch.Tensor], torch.Tensor],
-    frames: np.ndarray,
-    device: torch.device | str,
-    batch_size: int = 16,
-) -> np.ndarray:
-    """uint8 (N, S, S, 3) frames through an image-to-image network, in chunks, without gradients."""
-    out = np.empty_like(frames, dtype=np.uint8)
-    with torch.no_grad():
-        for start in range(0, len(frames), batch_size):
-            chunk = slice(start, start + batch_size)
-            out[chunk] = to_uint8(net(to_tensors(frames[chunk], None, device).images))
-    return out
 
 
 class AutoencoderStepper(Stepper):
@@ -168,27 +146,13 @@ class AutoencoderStepper(Stepper):
             (self.data[0], "decoder_A", "decoder_B"),
             (self.data[1], "decoder_B", "decoder_A"),
         ):
-            off = (split.size - crop) // 2
-            real = to_tensors(
-                np.asarray(split.frames[:1, off : off + crop, off : off + crop]), None, self.device
-            )
+            real = to_tensors(center_window(split.frames, crop, slice(0, 1)), None, self.device)
             code = nets["encoder"](real.images)
             rows.append(torch.cat([real.images, nets[own](code), nets[other](code)], 3))
         return to_uint8(torch.cat(rows, 2))[0]
 
-    def state_dict(self, elapsed: float) -> dict[str, Any]:
-        return {
-            **super().state_dict(elapsed),
-            "nets": self.nets.state_dict(),
-            "opt": self.opt.state_dict(),
-            "scaler": self.scaler.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.nets.load_state_dict(state["nets"])
-        self.opt.load_state_dict(state["opt"])
-        self.scaler.load_state_dict(state["scaler"])
+    def parts(self) -> dict[str, Any]:
+        return {"nets": self.nets, "opt": self.opt, "scaler": self.scaler}
 
 
 class AutoencoderTranslator:
@@ -211,7 +175,7 @@ class AutoencoderTranslator:
         if frames.shape[1:3] != (crop, crop):
             raise ValueError(f"the autoencoder takes {crop} px crops, got frames of shape {frames.shape}")
         encoder, decoder = self.nets["encoder"], self.nets[decoders[direction]]
-        return apply_to_frames(lambda x: decoder(encoder(x)), frames, self.device)
+        return map_chunks(lambda chunk: decoder(encoder(from_uint8(frames[chunk], self.device))), frames)
 
 
 register_model(

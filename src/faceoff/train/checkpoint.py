@@ -47,6 +47,11 @@ def load_checkpoint(
         ) from exc
 
 
+def load_model(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A trained model.pt on the CPU (``settings`` and the weights its translator needs)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def check_precision(path: str | os.PathLike[str], recorded: str, current: str, setting: str) -> None:
     """Stop a resume that would continue ``path`` (trained in ``recorded``) in ``current`` precision.
 

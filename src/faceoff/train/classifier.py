@@ -21,9 +21,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from faceoff.datasets.crops import center_offset, center_window
 from faceoff.datasets.jaffe import EXPRESSIONS
 from faceoff.datasets.prepared import PreparedSplit
 from faceoff.nets.classifier import SmallClassifier
+from faceoff.train.checkpoint import load_model
 from faceoff.train.data import STREAM_A, draw_crops, step_rng, to_tensors
 from faceoff.train.loop import Stepper, cpu_copy
 from faceoff.train.optim import make_optimizer, set_lr
@@ -52,9 +54,7 @@ class ClassifierSettings(BaseSettings):
         super().validate()
         if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
             raise SettingsError(f"classes must list at least two distinct items, got {list(self.classes)}")
-        for key in ("width", "n_blocks"):
-            if getattr(self, key) <= 0:
-                raise SettingsError(f"{key} must be positive, got {getattr(self, key)}")
+        self.require_positive("width", "n_blocks")
         if not 0 <= self.dropout < 1:
             raise SettingsError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.crop_size < 2**self.n_blocks:
@@ -111,10 +111,8 @@ class LabelledFrames:
     def centre(self, label: int, frames: slice | int, crop: int) -> tuple[np.ndarray, np.ndarray]:
         """Centre crops (frames and masks) of some frames of one class."""
         split = self.splits[label]
-        off = (self.size - crop) // 2
-        rows = cols = slice(off, off + crop)
         picked = np.arange(len(split))[frames]
-        return np.asarray(split.frames[picked][:, rows, cols]), np.asarray(split.masks[picked][:, rows, cols])
+        return center_window(split.frames, crop, picked), center_window(split.masks, crop, picked)
 
 
 class ClassifierStepper(Stepper):
@@ -187,19 +185,8 @@ class ClassifierStepper(Stepper):
             "train_accuracy": correct / len(self.data),
         }
 
-    def state_dict(self, elapsed: float) -> dict[str, Any]:
-        return {
-            **super().state_dict(elapsed),
-            "net": self.net.state_dict(),
-            "opt": self.opt.state_dict(),
-            "scaler": self.scaler.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.net.load_state_dict(state["net"])
-        self.opt.load_state_dict(state["opt"])
-        self.scaler.load_state_dict(state["scaler"])
+    def parts(self) -> dict[str, Any]:
+        return {"net": self.net, "opt": self.opt, "scaler": self.scaler}
 
 
 class ExpressionClassifier:
@@ -223,7 +210,7 @@ class ExpressionClassifier:
     def from_file(
         cls, model_path: str | os.PathLike[str], device: str | torch.device = "cpu"
     ) -> ExpressionClassifier:
-        model = torch.load(model_path, map_location="cpu", weights_only=True)
+        model = load_model(model_path)
         if model["settings"].get("model") != ClassifierSettings.model:
             raise ValueError(
                 f"{model_path}: not an expression classifier (model {model['settings'].get('model')!r})"
@@ -238,7 +225,7 @@ class ExpressionClassifier:
             return images
         if side != self.frame_size:
             images = F.interpolate(images, size=self.frame_size, mode="bilinear", antialias=True)
-        off = (self.frame_size - self.crop) // 2
+        off = center_offset(self.frame_size, self.crop)
         return images[..., off : off + self.crop, off : off + self.crop]
 
     @torch.no_grad()

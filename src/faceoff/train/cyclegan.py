@@ -25,10 +25,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from faceoff.datasets.crops import center_window
 from faceoff.datasets.prepared import PreparedSplit
-from faceoff.losses import AdversarialLoss, cycle_loss, gradient_penalty, identity_loss
-from faceoff.losses.identity import identity_preserving_loss
+from faceoff.losses import AdversarialLoss, gradient_penalty
+from faceoff.losses.cyclegan import CycleGANObjective
 from faceoff.nets import build_discriminator, build_generator
+from faceoff.nets.images import to_uint8
 from faceoff.train.data import (
     STREAM_A,
     STREAM_B,
@@ -37,7 +39,6 @@ from faceoff.train.data import (
     Batch,
     DeviceSplit,
     mask_background,
-    sample_batch,
     step_rng,
     step_torch_generator,
     to_tensors,
@@ -96,8 +97,8 @@ class CycleGANTrainer(Stepper):
             data = [split.take(slice(0, len(split) - settings.val_frames)) for split in data]
         self.data = (data[0], data[1])
         self.on_device = [self._store(split) for split in self.data]
-        self.G_AB = self._prepare(build_generator(settings.netG, settings.ngf, settings.norm))
-        self.G_BA = self._prepare(build_generator(settings.netG, settings.ngf, settings.norm))
+        self.G_AB = self.place(build_generator(settings.netG, settings.ngf, settings.norm))
+        self.G_BA = self.place(build_generator(settings.netG, settings.ngf, settings.norm))
         self.opt_G = make_optimizer(
             settings.optimizer,
             [*self.G_AB.parameters(), *self.G_BA.parameters()],
@@ -106,7 +107,16 @@ class CycleGANTrainer(Stepper):
             self.rt.fused_optimizer,
         )
         self.side_A, self.side_B = self._side(), self._side()
-        self.gan = AdversarialLoss(settings.gan_mode)
+        self.objective = CycleGANObjective(
+            AdversarialLoss(settings.gan_mode),
+            settings.lambda_cycle,
+            settings.lambda_identity,
+            settings.lambda_ssim,
+            settings.mask_weight,
+            settings.ssim_form,
+            settings.lambda_p,
+            self.rt.batch_passes,
+        )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.rt.grad_scaling)
         self.identity = None
         if settings.lambda_p:
@@ -136,17 +146,9 @@ class CycleGANTrainer(Stepper):
             return None
         return DeviceSplit(split, self.device)
 
-    def _prepare(self, net: nn.Module) -> nn.Module:
-        net = net.to(self.device)
-        if self.rt.channels_last:
-            net = net.to(memory_format=torch.channels_last)
-        if self.rt.compile:
-            net.compile()  # in place: state_dict keys stay those of the plain module
-        return net
-
     def _side(self) -> _Side:
         s = self.s
-        nets = [self._prepare(build_discriminator(n, s.ndf, s.norm)) for n in s.n_layers_D]
+        nets = [self.place(build_discriminator(n, s.ndf, s.norm)) for n in s.n_layers_D]
         optimizers = [
             make_optimizer(s.optimizer, d.parameters(), s.lr_discriminator, s.betas, self.rt.fused_optimizer)
             for d in nets
@@ -160,18 +162,7 @@ class CycleGANTrainer(Stepper):
         stream = STREAM_A if side == 0 else STREAM_B
         stored = self.on_device[side]
         if stored is None:
-            batch = sample_batch(
-                self.data[side],
-                self.seed,
-                step,
-                stream,
-                batch_size=s.batch_size,
-                crop=s.crop_size,
-                flip=s.flip,
-                mask_input=s.mask_input,
-                device=self.device,
-                substep=substep,
-            )
+            batch = self.draw_batch(self.data[side], stream, step, substep, s.mask_input)
         else:
             batch = stored.sample(
                 step_rng(self.seed, step, stream, substep), s.batch_size, s.crop_size, s.flip
@@ -190,46 +181,17 @@ class CycleGANTrainer(Stepper):
         self, a: Batch, b: Batch
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         """The generators' loss terms (and ``total``) and the two fakes, ``fake_b`` and ``fake_a``."""
-        s = self.s
-        identity = bool(s.lambda_identity)
         with self.rt.autocast():
-            if identity and self.rt.batch_passes:
-                n = a.images.shape[0]
-                fake_b, idt_b = self.G_AB(torch.cat([a.images, b.images])).split(n)
-                fake_a, idt_a = self.G_BA(torch.cat([b.images, a.images])).split(n)
-            else:
-                fake_b, fake_a = self.G_AB(a.images), self.G_BA(b.images)
-                if identity:
-                    idt_b, idt_a = self.G_AB(b.images), self.G_BA(a.images)
-            rec_a, rec_b = self.G_BA(fake_b), self.G_AB(fake_a)
-            g_gan = self._generator_gan(self.side_B, fake_b) + self._generator_gan(self.side_A, fake_a)
-            cyc_a, ssim_a = cycle_loss(
-                rec_a, a.images, s.lambda_cycle, s.lambda_ssim, a.masks, s.mask_weight, s.ssim_form
+            return self.objective.generator(
+                self.G_AB,
+                self.G_BA,
+                self.side_A.nets,
+                self.side_B.nets,
+                a.images,
+                b.images,
+                (a.masks, b.masks),
+                self.identity,
             )
-            cyc_b, ssim_b = cycle_loss(
-                rec_b, b.images, s.lambda_cycle, s.lambda_ssim, b.masks, s.mask_weight, s.ssim_form
-            )
-            g_cycle, g_ssim = cyc_a + cyc_b, ssim_a + ssim_b
-            g_idt = g_cycle.new_zeros(())
-            if identity:
-                weight = s.lambda_cycle * s.lambda_identity
-                g_idt = identity_loss(idt_b, b.images, weight) + identity_loss(idt_a, a.images, weight)
-            g_perc = g_cycle.new_zeros(())
-            if self.identity is not None:
-                g_perc = s.lambda_p * (
-                    identity_preserving_loss(self.identity, fake_b, a.images)
-                    + identity_preserving_loss(self.identity, fake_a, b.images)
-                )
-            g_total = g_gan + g_cycle + g_ssim + g_idt + g_perc
-        terms = {
-            "G_gan": g_gan,
-            "G_cycle": g_cycle,
-            "G_idt": g_idt,
-            "G_ssim": g_ssim,
-            "G_perc": g_perc,
-            "G_total": g_total,
-        }
-        return terms, fake_b, fake_a
 
     def train_step(self, step: int) -> torch.Tensor:
         """One generator update and ``n_critic`` discriminator updates; returns the losses (on device)."""
@@ -285,8 +247,8 @@ class CycleGANTrainer(Stepper):
             a, b = (self._central(split, slice(start, min(start + 8, n))) for split in self.val)
             terms, fake_b, fake_a = self.generator_losses(a, b)
             with self.rt.autocast():
-                d_a = sum(self.gan.discriminator(d(a.images), d(fake_a)) for d in self.side_A.nets)
-                d_b = sum(self.gan.discriminator(d(b.images), d(fake_b)) for d in self.side_B.nets)
+                d_a = sum(self.objective.gan.discriminator(d(a.images), d(fake_a)) for d in self.side_A.nets)
+                d_b = sum(self.objective.gan.discriminator(d(b.images), d(fake_b)) for d in self.side_B.nets)
             weight = a.images.shape[0] / n
             totals += weight * np.array([float(terms["G_total"]), float(d_a + d_b)])
         for net, mode in zip(nets, modes, strict=True):
@@ -294,9 +256,10 @@ class CycleGANTrainer(Stepper):
         return float(totals[0]), float(totals[1])
 
     def _central(self, split: PreparedSplit, rows: slice) -> Batch:
-        off = (split.size - self.s.crop_size) // 2
-        window = (rows, slice(off, off + self.s.crop_size), slice(off, off + self.s.crop_size))
-        batch = to_tensors(np.asarray(split.frames[window]), np.asarray(split.masks[window]), self.device)
+        crop = self.s.crop_size
+        batch = to_tensors(
+            center_window(split.frames, crop, rows), center_window(split.masks, crop, rows), self.device
+        )
         if self.s.mask_input:
             batch.images = mask_background(batch.images, batch.masks)
         return batch
@@ -330,10 +293,6 @@ class CycleGANTrainer(Stepper):
             out["validation"] = self.val_history
         return out
 
-    def _generator_gan(self, side: _Side, fake: torch.Tensor) -> torch.Tensor:
-        """Generator's adversarial loss against one side, averaged over its discriminators (equal weights)."""
-        return sum(self.gan(d(fake), True) for d in side.nets) / len(side.nets)
-
     def _discriminator_step(
         self, side: _Side, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -342,19 +301,15 @@ class CycleGANTrainer(Stepper):
         losses, penalties = [], []
         for d, opt in zip(side.nets, side.optimizers, strict=True):
             with self.rt.autocast():
-                if self.rt.batch_passes:
-                    real_scores, fake_scores = d(torch.cat([real, fake])).split(real.shape[0])
-                else:
-                    real_scores, fake_scores = d(real), d(fake)
-                loss = self.gan.discriminator(real_scores, fake_scores)
+                loss = self.objective.discriminator(d, real, fake)
             penalty = loss.new_zeros(())
-            if s.gan_mode == "wgangp":
+            if self.objective.gan.objective.penalty:
                 penalty = s.gp_weight * gradient_penalty(d, real.float(), fake.float(), gen)
             opt.zero_grad(set_to_none=True)
             self.scaler.scale(loss + penalty).backward()
             self.scaler.step(opt)
             self.scaler.update()
-            if s.gan_mode == "wgan":
+            if self.objective.gan.objective.clip:
                 with torch.no_grad():
                     for p in d.parameters():
                         p.clamp_(-s.clip_value, s.clip_value)
@@ -372,33 +327,28 @@ class CycleGANTrainer(Stepper):
         """A detached CPU copy of both generators' weights (what model.pt keeps)."""
         return {"G_AB": cpu_copy(self.G_AB), "G_BA": cpu_copy(self.G_BA)}
 
+    def parts(self) -> dict[str, Any]:
+        return {"G_AB": self.G_AB, "G_BA": self.G_BA, "opt_G": self.opt_G, "scaler": self.scaler}
+
     def state_dict(self, elapsed: float) -> dict[str, Any]:
         sides = {"A": self.side_A, "B": self.side_B}
         return {
             **super().state_dict(elapsed),
-            "G_AB": self.G_AB.state_dict(),
-            "G_BA": self.G_BA.state_dict(),
-            "opt_G": self.opt_G.state_dict(),
             "D": {k: [d.state_dict() for d in side.nets] for k, side in sides.items()},
             "opt_D": {k: [o.state_dict() for o in side.optimizers] for k, side in sides.items()},
             "pool": {k: side.pool.state_dict() for k, side in sides.items()},
-            "scaler": self.scaler.state_dict(),
             "plateau": {k: asdict(v) for k, v in self.plateau.items()},
             "val_history": self.val_history,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.G_AB.load_state_dict(state["G_AB"])
-        self.G_BA.load_state_dict(state["G_BA"])
-        self.opt_G.load_state_dict(state["opt_G"])
         for key, side in (("A", self.side_A), ("B", self.side_B)):
             for d, sd in zip(side.nets, state["D"][key], strict=True):
                 d.load_state_dict(sd)
             for opt, sd in zip(side.optimizers, state["opt_D"][key], strict=True):
                 opt.load_state_dict(sd)
             side.pool.load_state_dict(state["pool"][key], self.device)
-        self.scaler.load_state_dict(state["scaler"])
         self.plateau = {k: _Plateau(**v) for k, v in state["plateau"].items()}
         self.val_history = list(state["val_history"])
 
@@ -417,18 +367,14 @@ class CycleGANTrainer(Stepper):
             (self.data[0], nets["G_AB"], nets["G_BA"]),
             (self.data[1], nets["G_BA"], nets["G_AB"]),
         ):
-            off = (split.size - self.s.crop_size) // 2
-            window = (slice(0, 1), slice(off, off + self.s.crop_size), slice(off, off + self.s.crop_size))
-            batch = to_tensors(np.asarray(split.frames[window]), np.asarray(split.masks[window]), self.device)
-            real = mask_background(batch.images, batch.masks) if self.s.mask_input else batch.images
+            real = self._central(split, slice(0, 1)).images
             modes = [forward.training, backward.training]
             forward.eval(), backward.eval()
             fake = forward(real)
             rec = backward(fake)
             forward.train(modes[0]), backward.train(modes[1])
             rows.append(torch.cat([real, fake, rec], 3))
-        grid = torch.cat(rows, 2)[0].float().clamp(-1, 1)
-        return ((grid + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+        return to_uint8(torch.cat(rows, 2)[0])
 
 
 def _translator(model: dict[str, Any], device: str) -> Translator:

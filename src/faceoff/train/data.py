@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from faceoff.datasets.prepared import PreparedSplit
+from faceoff.nets.images import from_uint8
 
 # Independent random streams within one step.
 STREAM_A, STREAM_B, STREAM_POOL, STREAM_GP = 0, 1, 2, 3
@@ -91,14 +92,13 @@ class DeviceSplit:
         index = index.to(self.frames.device, non_blocking=True)  # one small upload, no sync
         pick, rows_t, cols_t = index[:, :1, None], index[:, 1 : 1 + crop, None], index[:, 1 + crop :][:, None]
         frames, masks = self.frames[pick, rows_t, cols_t], self.masks[pick, rows_t, cols_t]
-        images = frames.permute(0, 3, 1, 2).float() / 127.5 - 1  # channels_last strides, as it comes
+        images = from_uint8(frames, contiguous=False)  # channels_last strides, as it comes
         return Batch(images, masks.unsqueeze(1).float())
 
 
 def to_tensors(frames: np.ndarray, masks: np.ndarray | None, device: torch.device | str) -> Batch:
     """uint8 (B, H, W, 3) frames and (B, H, W) masks to network tensors on ``device``."""
-    hwc = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
-    images = hwc.permute(0, 3, 1, 2).float().contiguous() / 127.5 - 1  # NCHW; the trainer may relayout
+    images = from_uint8(frames, device)  # NCHW; the trainer may relayout
     if masks is None:
         mask = torch.ones_like(images[:, :1])
     else:

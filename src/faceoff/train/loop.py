@@ -25,29 +25,28 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from PIL import Image
+from torch import nn
 
+from faceoff.config.runs import OPERATIONAL_KEYS
 from faceoff.datasets.prepared import PreparedSplit
 from faceoff.io.atomic import atomic_path, write_json
 from faceoff.io.progress import progress_bar
 from faceoff.train.checkpoint import check_precision, load_checkpoint, save_checkpoint
-from faceoff.train.data import sample_batch
+from faceoff.train.data import Batch, sample_batch
 from faceoff.train.logging import LossLog, finite_or_none
 from faceoff.train.optim import lr_factor
-from faceoff.train.runtime import SPEED_KEYS, Runtime
+from faceoff.train.runtime import Runtime
 from faceoff.train.settings import BaseSettings
 
 log = logging.getLogger(__name__)
-
-# Settings that do not change what is computed: a checkpoint stays valid when only these differ.
-OPERATIONAL = ("log_every", "checkpoint_every", "sample_every", *SPEED_KEYS)
 
 
 class Stepper:
     """Base of every model's training state; subclasses set ``losses`` and the networks.
 
-    Subclasses implement :meth:`train_step`, :meth:`weights`, :meth:`load_weights`,
-    :meth:`samples`, and extend :meth:`state_dict`/:meth:`load_state_dict` with their
-    optimisers and other state.
+    Subclasses implement :meth:`train_step`, :meth:`weights` and :meth:`samples`, name their
+    networks, optimisers and grad scaler in :meth:`parts` (checkpointed under those keys), and
+    extend :meth:`state_dict`/:meth:`load_state_dict` with any other state.
     """
 
     losses: ClassVar[list[str]] = []
@@ -77,8 +76,11 @@ class Stepper:
 
     # ------------------------------------------------------------ defaults
 
-    def sample_images(self, split: PreparedSplit, stream: int, step: int) -> torch.Tensor:
-        """The step's random crops (and flips) of one split, [-1, 1] NCHW on the device."""
+    def draw_batch(
+        self, split: PreparedSplit, stream: int, step: int, substep: int = 0, mask_input: bool = False
+    ) -> Batch:
+        """The (sub)step's random crops (and flips) of one split: [-1, 1] NCHW images on the device,
+        black outside the face with ``mask_input``, and their masks."""
         s = self.s
         return sample_batch(
             split,
@@ -88,9 +90,24 @@ class Stepper:
             batch_size=s.batch_size,
             crop=s.crop_size,
             flip=s.flip,
-            mask_input=False,
+            mask_input=mask_input,
             device=self.device,
-        ).images
+            substep=substep,
+        )
+
+    def sample_images(self, split: PreparedSplit, stream: int, step: int) -> torch.Tensor:
+        """The step's random crops (and flips) of one split, [-1, 1] NCHW on the device."""
+        return self.draw_batch(split, stream, step).images
+
+    def place(self, net: nn.Module) -> nn.Module:
+        """``net`` on the device, laid out and compiled as the runtime says (for networks whose shape
+        stays fixed during the run)."""
+        net = net.to(self.device)
+        if self.rt.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        if self.rt.compile:
+            net.compile()  # in place: state_dict keys stay those of the plain module
+        return net
 
     def current_lr(self, step: int) -> float:
         """The generator's learning rate at ``step`` (a losses.csv column)."""
@@ -105,6 +122,12 @@ class Stepper:
         """Model-specific facts for train.json (e.g. which feature network a loss used)."""
         return {}
 
+    def parts(self) -> dict[str, Any]:
+        """What the checkpoint keeps of the model, by key: objects with ``state_dict`` and
+        ``load_state_dict`` (networks, optimisers, the grad scaler); other state extends
+        :meth:`state_dict` and :meth:`load_state_dict`."""
+        return {}
+
     def state_dict(self, elapsed: float) -> dict[str, Any]:
         return {
             "settings": self.s.to_dict(),
@@ -114,12 +137,15 @@ class Stepper:
             "elapsed": elapsed,
             "log": self.log.state_dict(),
             "torch_rng": torch.get_rng_state(),
+            **{key: part.state_dict() for key, part in self.parts().items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.step = state["step"]
         self.log.load_state_dict(state["log"])
         torch.set_rng_state(state["torch_rng"].cpu())
+        for key, part in self.parts().items():
+            part.load_state_dict(state[key])
 
     def compatible(self, state: dict[str, Any], path: str | Path) -> bool:
         """Whether the checkpoint ``state`` (read from ``path``) continues this very run.
@@ -134,7 +160,7 @@ class Stepper:
         if "precision" not in state:  # written before precision was recorded: cannot be checked
             return False
         ours, theirs = self.s.to_dict(), dict(state["settings"])
-        for key in (*OPERATIONAL, "precision"):
+        for key in (*OPERATIONAL_KEYS, "precision"):
             ours.pop(key, None)
             theirs.pop(key, None)
         if state["seed"] != self.seed or ours != theirs:

@@ -46,9 +46,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from faceoff.datasets.crops import center_window
 from faceoff.datasets.prepared import PreparedSplit
 from faceoff.faces.features import FEATURE_NETS, build_feature_net
 from faceoff.io.progress import progress_bar
+from faceoff.nets.images import map_chunks
 from faceoff.train.data import STREAM_A, STREAM_B, step_rng, to_tensors
 from faceoff.train.loop import Stepper
 from faceoff.train.registry import ModelSpec, register_model
@@ -85,15 +87,9 @@ class NSTSettings(BaseSettings):
                 f"steps must be 1 and steps_decay 0 for nst (nothing is trained), "
                 f"got steps={self.steps}, steps_decay={self.steps_decay}"
             )
-        if self.optimizer not in OPTIMIZERS:
-            raise SettingsError(f"optimizer={self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
-        if self.feature_net not in FEATURE_NETS:
-            raise SettingsError(f"feature_net={self.feature_net!r} is not one of {', '.join(FEATURE_NETS)}")
-        for key in ("iterations", "content_weight", "style_weight"):
-            if getattr(self, key) < 0:
-                raise SettingsError(f"{key} must be >= 0, got {getattr(self, key)}")
-        if self.n_style < 1:
-            raise SettingsError(f"n_style must be positive, got {self.n_style}")
+        self.require_choices(optimizer=OPTIMIZERS, feature_net=FEATURE_NETS)
+        self.require_non_negative("iterations", "content_weight", "style_weight")
+        self.require_positive("n_style")
         layers = range(N_FEATURE_MAPS)
         if not self.style_layers or any(i not in layers for i in self.style_layers):
             raise SettingsError(
@@ -206,7 +202,6 @@ class StyleTransfer:
     ) -> np.ndarray:
         """uint8 (N, S, S, 3) frames stylised toward ``target``; pixels outside ``masks`` stay exactly."""
         device = next(iter(target)).device
-        out = np.array(frames, dtype=np.uint8, copy=True)
         step = batch_size if self.s.optimizer == "adam" else 1
         bar = progress_bar(
             total=-(-len(frames) // step) * self.s.iterations,
@@ -214,24 +209,21 @@ class StyleTransfer:
             unit="iter",
             nested=True,
         )
-        with torch.enable_grad(), bar:
-            for start in range(0, len(frames), step):
-                chunk = slice(start, start + step)
-                batch = to_tensors(frames[chunk], None if masks is None else masks[chunk], device)
-                styled = self.run(batch.images, batch.masks, target, bar)
-                result = ((styled + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-                inside = batch.masks[:, 0].bool().cpu().numpy()
-                out[chunk][inside] = result[inside]
-        return out
+
+        def styled(chunk: slice) -> torch.Tensor:
+            """The chunk optimised inside its masks; outside them the input, which converts back to
+            the very same bytes."""
+            batch = to_tensors(frames[chunk], None if masks is None else masks[chunk], device)
+            with torch.enable_grad():
+                return self.run(batch.images, batch.masks, target, bar)
+
+        with bar:
+            return map_chunks(styled, frames, step)
 
 
 def _centre(split: PreparedSplit, picks: np.ndarray, crop: int) -> tuple[np.ndarray, np.ndarray]:
     """Centre crops of the picked frames, with their masks."""
-    off = (split.size - crop) // 2
-    if off < 0:
-        raise ValueError(f"crop_size {crop} is larger than the prepared frames ({split.size} px)")
-    rows = cols = slice(off, off + crop)
-    return np.asarray(split.frames[picks][:, rows, cols]), np.asarray(split.masks[picks][:, rows, cols])
+    return center_window(split.frames, crop, picks), center_window(split.masks, crop, picks)
 
 
 def _references(

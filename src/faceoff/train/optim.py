@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
+
+# Name -> factory (params, lr, betas, fused) of the optimisers a GAN's settings may name; a new
+# one is one entry here. (Style transfer optimises pixels and keeps its own: adam or lbfgs.)
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "adam": lambda params, lr, betas, fused: torch.optim.Adam(params, lr=lr, betas=betas, fused=fused),
+    "rmsprop": lambda params, lr, betas, fused: torch.optim.RMSprop(params, lr=lr),
+}
 
 
 def make_optimizer(
@@ -16,11 +23,9 @@ def make_optimizer(
 ) -> torch.optim.Optimizer:
     """``betas``: Adam's, from the settings (no hidden default); ``fused`` (Adam only): one kernel for
     all parameters instead of a few per tensor."""
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    raise ValueError(f"unknown optimizer {name!r} (choose from adam, rmsprop)")
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r} (choose from {', '.join(OPTIMIZERS)})")
+    return OPTIMIZERS[name](params, lr, betas, fused)
 
 
 def lr_factor(step: int, steps: int, steps_decay: int) -> float:

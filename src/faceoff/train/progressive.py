@@ -22,10 +22,11 @@ Interpretation of the study ("we start with a very simple 2-layer generator and 
   rebuilt (fresh moments: the loss surface changes with the architecture). A checkpoint records
   the stage; resuming grows to it the same way before loading weights and optimiser states, so a
   resumed run ends with the same weights as an uninterrupted one. The image pools are kept.
-- Objective as in :mod:`faceoff.train.cyclegan`: adversarial (``gan_mode`` lsgan, the study's
-  least-squares form, or vanilla), cycle L1 times ``lambda_cycle`` and identity L1 times
-  ``lambda_cycle * lambda_identity``; one generator update then one update of both
-  discriminators on pooled fakes per step.
+- Objective: CycleGAN's own (:class:`~faceoff.losses.cyclegan.CycleGANObjective`), adversarial
+  (``gan_mode``: a registered objective that is no critic, lsgan, the study's least-squares form,
+  or vanilla), cycle L1 times ``lambda_cycle`` and identity L1 times ``lambda_cycle *
+  lambda_identity``; one generator update then one update of both discriminators on pooled fakes
+  per step.
 
 Precision (autocast) and the speed switches batch_passes (identity passes batched with the
 translations, real with fake in D), fused_optimizer and threads apply; channels_last, compile and
@@ -41,8 +42,11 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from faceoff.datasets.crops import center_window
 from faceoff.datasets.prepared import PreparedSplit
-from faceoff.losses import AdversarialLoss, cycle_loss, identity_loss
+from faceoff.losses import AdversarialLoss, gan_modes
+from faceoff.losses.cyclegan import CycleGANObjective
+from faceoff.nets.images import from_uint8, map_chunks, to_uint8
 from faceoff.nets.norm import NORMS
 from faceoff.nets.patchgan import min_input_size
 from faceoff.nets.progressive import (
@@ -51,7 +55,6 @@ from faceoff.nets.progressive import (
     ProgressiveResnetGenerator,
     resnet_block_stages,
 )
-from faceoff.train.autoswap import apply_to_frames, to_uint8
 from faceoff.train.data import STREAM_A, STREAM_B, STREAM_POOL, step_rng, to_tensors
 from faceoff.train.loop import Stepper, cpu_copy
 from faceoff.train.optim import lr_factor, make_optimizer, set_lr
@@ -59,7 +62,6 @@ from faceoff.train.pool import ImagePool
 from faceoff.train.registry import ModelSpec, register_model
 from faceoff.train.settings import BaseSettings, SettingsError
 
-GAN_MODES = ("lsgan", "vanilla")
 RESNET_BLOCKS = {"resnet_6blocks": 6, "resnet_9blocks": 9}
 # Seeds of the layers added at each growth (faceoff.train.data numbers the per-step streams from 0).
 STREAM_GROW = 17
@@ -107,14 +109,9 @@ class ProgressiveSettings(BaseSettings):
 
     def validate(self) -> None:
         super().validate()
-        for key, allowed in (("norm", NORMS), ("gan_mode", GAN_MODES)):
-            if getattr(self, key) not in allowed:
-                raise SettingsError(f"{key}={getattr(self, key)!r} is not one of {', '.join(allowed)}")
-        for key in ("n_stages", "ngf", "ndf"):
-            if getattr(self, key) <= 0:
-                raise SettingsError(f"{key} must be positive, got {getattr(self, key)}")
-        if self.pool_size < 0:
-            raise SettingsError(f"pool_size must be >= 0, got {self.pool_size}")
+        self.require_choices(norm=NORMS, gan_mode=gan_modes(wasserstein=False))
+        self.require_positive("n_stages", "ngf", "ndf")
+        self.require_non_negative("pool_size")
         if self.total_steps < self.n_stages:
             raise SettingsError(
                 f"steps + steps_decay ({self.total_steps}) must give every one of n_stages "
@@ -173,7 +170,9 @@ class ProgressiveStepper(Stepper):
         self.D_A = ProgressiveDiscriminator(s.n_layers_D[0] + 1, s.ndf, s.norm).to(self.device)
         self.D_B = ProgressiveDiscriminator(s.n_layers_D[0] + 1, s.ndf, s.norm).to(self.device)
         self.pools = {"A": ImagePool(s.pool_size), "B": ImagePool(s.pool_size)}
-        self.gan = AdversarialLoss(s.gan_mode)
+        self.objective = CycleGANObjective(
+            AdversarialLoss(s.gan_mode), s.lambda_cycle, s.lambda_identity, batch_passes=self.rt.batch_passes
+        )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.rt.grad_scaling)
         self._build_optimizers()
 
@@ -214,26 +213,11 @@ class ProgressiveStepper(Stepper):
 
         self.D_A.requires_grad_(False)
         self.D_B.requires_grad_(False)
-        identity = bool(s.lambda_identity)
         with self.rt.autocast():
-            if identity and self.rt.batch_passes:
-                n = a.shape[0]
-                fake_b, idt_b = self.G_AB(torch.cat([a, b])).split(n)
-                fake_a, idt_a = self.G_BA(torch.cat([b, a])).split(n)
-            else:
-                fake_b, fake_a = self.G_AB(a), self.G_BA(b)
-                if identity:
-                    idt_b, idt_a = self.G_AB(b), self.G_BA(a)
-            g_gan = self.gan(self.D_B(fake_b), True) + self.gan(self.D_A(fake_a), True)
-            g_cycle = (
-                cycle_loss(self.G_BA(fake_b), a, s.lambda_cycle)[0]
-                + cycle_loss(self.G_AB(fake_a), b, s.lambda_cycle)[0]
+            terms, fake_b, fake_a = self.objective.generator(
+                self.G_AB, self.G_BA, [self.D_A], [self.D_B], a, b
             )
-            g_idt = g_cycle.new_zeros(())
-            if identity:
-                weight = s.lambda_cycle * s.lambda_identity
-                g_idt = identity_loss(idt_b, b, weight) + identity_loss(idt_a, a, weight)
-            g_total = g_gan + g_cycle + g_idt
+        g_gan, g_cycle, g_idt, g_total = (terms[k] for k in ("G_gan", "G_cycle", "G_idt", "G_total"))
         self.opt_G.zero_grad(set_to_none=True)
         self.scaler.scale(g_total).backward()
         self.scaler.step(self.opt_G)
@@ -245,23 +229,14 @@ class ProgressiveStepper(Stepper):
         pooled_b = self.pools["B"].query(fake_b.detach(), rng)
         pooled_a = self.pools["A"].query(fake_a.detach(), rng)
         with self.rt.autocast():
-            d_a = self._discriminator_loss(self.D_A, a, pooled_a)
-            d_b = self._discriminator_loss(self.D_B, b, pooled_b)
+            d_a = self.objective.discriminator(self.D_A, a, pooled_a)
+            d_b = self.objective.discriminator(self.D_B, b, pooled_b)
         self.opt_D.zero_grad(set_to_none=True)
         self.scaler.scale(d_a + d_b).backward()
         self.scaler.step(self.opt_D)
         self.scaler.update()
         terms = (g_gan, g_cycle, g_idt, g_total, d_a, d_b, (d_a + d_b) / 2)
         return torch.stack([t.detach().float() for t in terms])
-
-    def _discriminator_loss(
-        self, d: ProgressiveDiscriminator, real: torch.Tensor, fake: torch.Tensor
-    ) -> torch.Tensor:
-        if self.rt.batch_passes:
-            real_scores, fake_scores = d(torch.cat([real, fake])).split(real.shape[0])
-        else:
-            real_scores, fake_scores = d(real), d(fake)
-        return self.gan.discriminator(real_scores, fake_scores)
 
     # ---------------------------------------------------------------- state
 
@@ -284,28 +259,25 @@ class ProgressiveStepper(Stepper):
             "final_n_layers_D": self.D_A.stage - 1,
         }
 
+    def parts(self) -> dict[str, Any]:
+        return {"opt_G": self.opt_G, "opt_D": self.opt_D, "scaler": self.scaler}  # this stage's optimisers
+
     def state_dict(self, elapsed: float) -> dict[str, Any]:
         return {
             **super().state_dict(elapsed),
             "stage": self.stage,
             "nets": {name: getattr(self, name).state_dict() for name in ("G_AB", "G_BA", "D_A", "D_B")},
-            "opt_G": self.opt_G.state_dict(),
-            "opt_D": self.opt_D.state_dict(),
             "pool": {key: pool.state_dict() for key, pool in self.pools.items()},
-            "scaler": self.scaler.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        while self.stage < state["stage"]:
+        while self.stage < state["stage"]:  # first the architecture (and optimisers) of that stage
             self.grow()
         super().load_state_dict(state)
         for name, net_state in state["nets"].items():
             getattr(self, name).load_state_dict(net_state)
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
         for key, pool in self.pools.items():
             pool.load_state_dict(state["pool"][key], self.device)
-        self.scaler.load_state_dict(state["scaler"])
 
     # ---------------------------------------------------------------- samples
 
@@ -321,10 +293,7 @@ class ProgressiveStepper(Stepper):
         crop = self.s.crop_size
         rows = []
         for split, forward, backward in ((self.data[0], g_ab, g_ba), (self.data[1], g_ba, g_ab)):
-            off = (split.size - crop) // 2
-            real = to_tensors(
-                np.asarray(split.frames[:1, off : off + crop, off : off + crop]), None, self.device
-            )
+            real = to_tensors(center_window(split.frames, crop, slice(0, 1)), None, self.device)
             modes = forward.training, backward.training
             forward.eval()
             backward.eval()
@@ -377,7 +346,8 @@ class ProgressiveTranslator:
             raise ValueError(
                 f"frame sides must be multiples of {self.multiple}, got frames of shape {frames.shape}"
             )
-        return apply_to_frames(self.nets[direction], frames, self.device)
+        net = self.nets[direction]
+        return map_chunks(lambda chunk: net(from_uint8(frames[chunk], self.device)), frames)
 
 
 register_model(

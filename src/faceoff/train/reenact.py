@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from faceoff.datasets.crops import center_offset, center_window
 from faceoff.datasets.prepared import PreparedSplit
 from faceoff.faces.features import FEATURE_NETS, build_feature_net, layer_names
 from faceoff.faces.heatmaps import STUDY_SIGMA, flip_landmarks, heatmap_image, landmark_heatmaps
@@ -49,6 +50,7 @@ from faceoff.losses.reenact import (
     adversarial_discriminator,
     generator_terms,
 )
+from faceoff.nets.images import from_uint8, map_chunks, to_uint8
 from faceoff.nets.init import init_weights
 from faceoff.nets.norm import NORMS
 from faceoff.nets.reenact import SIZE_MULTIPLE, ReenactDiscriminator, ReenactGenerator
@@ -112,23 +114,18 @@ class ReenactSettings(BaseSettings):
 
     def validate(self) -> None:
         super().validate()
-        for key in ("ngf", "ndf", "n_downs_D", "heatmap_sigma", "lr_D"):
-            if getattr(self, key) is not None and getattr(self, key) <= 0:
-                raise SettingsError(f"{key} must be positive, got {getattr(self, key)}")
-        for term in TERMS:
-            if getattr(self, f"lambda_{term}") < 0:
-                raise SettingsError(f"lambda_{term} must be >= 0, got {getattr(self, f'lambda_{term}')}")
-        choices = {
-            "norm": NORMS,
-            "feature_net": FEATURE_NETS,
-            "identity_net": IDENTITY_NETS,
-            "pixel_loss": PIXEL_LOSSES,
-            "style": STYLES,
-            "identity_loss": IDENTITY_LOSSES,
-        }
-        for key, allowed in choices.items():
-            if getattr(self, key) not in allowed:
-                raise SettingsError(f"{key}={getattr(self, key)!r} is not one of {', '.join(allowed)}")
+        self.require_positive("ngf", "ndf", "n_downs_D", "heatmap_sigma")
+        if self.lr_D is not None:  # None: the generator's rate
+            self.require_positive("lr_D")
+        self.require_non_negative(*(f"lambda_{term}" for term in TERMS))
+        self.require_choices(
+            norm=NORMS,
+            feature_net=FEATURE_NETS,
+            identity_net=IDENTITY_NETS,
+            pixel_loss=PIXEL_LOSSES,
+            style=STYLES,
+            identity_loss=IDENTITY_LOSSES,
+        )
         layers = layer_names(self.feature_net)
         named = {"perceptual_layers": self.perceptual_layers, "style_layer": (self.style_layer,)}
         if self.identity_loss == "feature_l1":
@@ -165,23 +162,11 @@ def sample_triplets(
     landmarks = np.empty((3, batch_size, 68, 2), np.float32)
     for b, (v, idx, m) in enumerate(zip(picks, frames_idx, mirror, strict=True)):
         video = videos[v]
-        off = (video.size - crop) // 2
-        window = np.asarray(video.frames[idx, off : off + crop, off : off + crop])
-        points = np.asarray(video.landmarks[idx], np.float32) - off
+        window = center_window(video.frames, crop, idx)
+        points = np.asarray(video.landmarks[idx], np.float32) - center_offset(video.size, crop)
         frames[:, b] = window[:, :, ::-1] if m else window
         landmarks[:, b] = flip_landmarks(points, crop) if m else points
     return frames, landmarks
-
-
-def to_images(frames: np.ndarray, device: torch.device | str) -> torch.Tensor:
-    """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1]."""
-    t = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
-    return t.movedim(-1, -3).float() / 127.5 - 1
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """float (N, 3, H, W) in [-1, 1] -> uint8 (N, H, W, 3)."""
-    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
 class ReenactStepper(Stepper):
@@ -198,12 +183,12 @@ class ReenactStepper(Stepper):
         small = [k for k in sorted(splits) if len(splits[k]) and splits[k].size < s.crop_size]
         if small:
             raise ValueError(f"crop_size {s.crop_size} is larger than the prepared frames of {small}")
-        self.G = self._prepare(init_weights(ReenactGenerator(s.ngf, norm=s.norm)))
+        self.G = self.place(init_weights(ReenactGenerator(s.ngf, norm=s.norm)))
         self.opt_G = make_optimizer("adam", self.G.parameters(), s.lr, s.betas, self.rt.fused_optimizer)
         self.D: torch.nn.Module | None = None
         self.opt_D: torch.optim.Optimizer | None = None
         if s.lambda_adv:
-            self.D = self._prepare(init_weights(ReenactDiscriminator(s.ndf, s.n_downs_D, norm=s.norm)))
+            self.D = self.place(init_weights(ReenactDiscriminator(s.ndf, s.n_downs_D, norm=s.norm)))
             self.opt_D = make_optimizer(
                 "adam", self.D.parameters(), s.lr_discriminator, s.betas, self.rt.fused_optimizer
             )
@@ -214,14 +199,6 @@ class ReenactStepper(Stepper):
         descriptor = s.lambda_identity and s.identity_loss == "descriptor"
         self.identity_net = build_identity_net(s.identity_net, self.device) if descriptor else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.rt.grad_scaling)
-
-    def _prepare(self, net: torch.nn.Module) -> torch.nn.Module:
-        net = net.to(self.device)
-        if self.rt.channels_last:
-            net = net.to(memory_format=torch.channels_last)
-        if self.rt.compile:
-            net.compile()
-        return net
 
     def heatmaps(self, landmarks: np.ndarray) -> torch.Tensor:
         """(..., 68, 2) landmarks -> (..., 68, S, S) heatmaps on the device."""
@@ -234,7 +211,7 @@ class ReenactStepper(Stepper):
         frames, landmarks = sample_triplets(
             self.videos, step_rng(self.seed, step, STREAM_A), s.batch_size, s.crop_size, s.flip
         )
-        images, heat = to_images(frames, self.device), self.heatmaps(landmarks)
+        images, heat = from_uint8(frames, self.device, contiguous=False), self.heatmaps(landmarks)
         return Triplet(images[0], images[1], images[2], heat[0], heat[1], heat[2])
 
     def train_step(self, step: int) -> torch.Tensor:
@@ -283,11 +260,11 @@ class ReenactStepper(Stepper):
         G.eval()
         rows = []
         for video in self.videos[:SAMPLE_ROWS]:
-            off = (video.size - crop) // 2
             idx = [0, len(video) // 2]
-            frames = np.asarray(video.frames[idx, off : off + crop, off : off + crop])
-            points = np.asarray(video.landmarks[idx], np.float32) - off
-            fake = to_uint8(G(to_images(frames[:1], self.device), self.heatmaps(points[1:])))[0]
+            frames = center_window(video.frames, crop, idx)
+            points = np.asarray(video.landmarks[idx], np.float32) - center_offset(video.size, crop)
+            source = from_uint8(frames[:1], self.device, contiguous=False)
+            fake = to_uint8(G(source, self.heatmaps(points[1:])))[0]
             cells = [frames[0], heatmap_image(points[0], crop, sigma), fake, frames[1]]
             rows.append(np.concatenate([*cells, heatmap_image(points[1], crop, sigma)], axis=1))
         G.train(training)
@@ -307,25 +284,11 @@ class ReenactStepper(Stepper):
             "n_frames": sum(len(v) for v in self.videos),
         }
 
-    def state_dict(self, elapsed: float) -> dict[str, Any]:
-        state = super().state_dict(elapsed)
-        state |= {
-            "G": self.G.state_dict(),
-            "opt_G": self.opt_G.state_dict(),
-            "scaler": self.scaler.state_dict(),
-        }
+    def parts(self) -> dict[str, Any]:
+        parts = {"G": self.G, "opt_G": self.opt_G, "scaler": self.scaler}
         if self.D is not None and self.opt_D is not None:
-            state |= {"D": self.D.state_dict(), "opt_D": self.opt_D.state_dict()}
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.G.load_state_dict(state["G"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.scaler.load_state_dict(state["scaler"])
-        if self.D is not None and self.opt_D is not None:
-            self.D.load_state_dict(state["D"])
-            self.opt_D.load_state_dict(state["opt_D"])
+            parts |= {"D": self.D, "opt_D": self.opt_D}
+        return parts
 
 
 class Reenactor:
@@ -339,7 +302,6 @@ class Reenactor:
         self.G.load_state_dict(model["G"])
         self.G.to(self.device).eval()
 
-    @torch.no_grad()
     def reenact(self, frames: np.ndarray, target_landmarks: np.ndarray, batch_size: int = 16) -> np.ndarray:
         """uint8 (N, S, S, 3) source frames and (N, 68, 2) target landmarks in their crop
         coordinates -> uint8 (N, S, S, 3); S must be the training crop size."""
@@ -349,13 +311,13 @@ class Reenactor:
                 f"expected ({len(frames)}, {self.size}, {self.size}, 3) frames with as many landmark sets, "
                 f"got {frames.shape} and {np.shape(target_landmarks)}"
             )
-        out = np.empty_like(frames, dtype=np.uint8)
-        for start in range(0, len(frames), batch_size):
-            chunk = slice(start, start + batch_size)
+
+        def reenacted(chunk: slice) -> torch.Tensor:
             points = torch.as_tensor(np.asarray(target_landmarks[chunk], np.float32), device=self.device)
             heat = landmark_heatmaps(points, self.size, self.sigma)
-            out[chunk] = to_uint8(self.G(to_images(frames[chunk], self.device), heat))
-        return out
+            return self.G(from_uint8(frames[chunk], self.device, contiguous=False), heat)
+
+        return map_chunks(reenacted, frames, batch_size)
 
 
 register_model(

@@ -2,6 +2,8 @@
 
 A model module registers one spec on import: its settings dataclass, its
 :class:`~faceoff.train.loop.Stepper`, what data it trains on, and how its model.pt is applied.
+The modules of this package are found by scanning it on first use, so adding a model is adding
+its module (or a plugin the params name, see :mod:`faceoff.config.plugins`).
 
 - ``data="pair"``: the stepper is built as ``Stepper(settings, data_a, data_b, seed, device)``
   from the train splits of the run's two items (CycleGAN, autoencoder swap, style transfer);
@@ -11,15 +13,15 @@ A model module registers one spec on import: its settings dataclass, its
 
 ``translator(model, device)`` turns a loaded model.pt into an object whose
 ``translate(direction, frames, masks)`` maps uint8 (N, S, S, 3) frames "AB" or "BA";
-``evaluation`` names the evaluation the model's runs get (``translate`` for :func:`evaluate_pair`,
-``reenact`` for the reenactment evaluation). A ``run_items`` model trains on the whole dataset yet
+``evaluation`` names the evaluation kind the model's runs get: a kind registered in
+:mod:`faceoff.evaluate.kinds` (``translate``, ``reenact``, or one a plugin registers).
+A ``run_items`` model trains on the whole dataset yet
 translates between two of its items: its translator is built as ``translator(model, device,
 items)`` with the run's (source, target) items, so the run's pair decides what it renders (SA-GAN).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +29,10 @@ from typing import Any, Literal
 
 import torch
 
+from faceoff.config.plugins import import_submodules
 from faceoff.datasets.prepared import PreparedSplit
 from faceoff.train.loop import Stepper, fit
 from faceoff.train.settings import BaseSettings, SettingsError
-
-# Modules that register models; importing them on first use keeps `import faceoff.train` light.
-_MODULES = ("cyclegan", "autoswap", "progressive", "reenact", "classifier", "nst", "sagan")
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,13 @@ def register_model(spec: ModelSpec) -> ModelSpec:
 
 
 def all_models() -> dict[str, ModelSpec]:
-    for module in _MODULES:
-        importlib.import_module(f"faceoff.train.{module}")
+    """Every model: this package's modules are imported on first use, plugins when they load."""
+    import_submodules("faceoff.train")
     return dict(MODELS)
+
+
+def model_names() -> list[str]:
+    return sorted(all_models())
 
 
 def get_model(name: str) -> ModelSpec:

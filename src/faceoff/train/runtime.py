@@ -20,17 +20,6 @@ import torch
 
 from faceoff.train.settings import BaseSettings
 
-# The fast path's switches; all of them off (and precision fp32) is the reference implementation's
-# computation. They change how fast a step runs, not what it computes (up to float rounding).
-FAST_PATH = (
-    "channels_last",
-    "batch_passes",
-    "data_on_device",
-    "fused_optimizer",
-    "cudnn_benchmark",
-    "compile",
-)
-SPEED_KEYS = (*FAST_PATH, "deterministic", "threads")
 AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 

@@ -45,7 +45,6 @@ built with the run's (source, target) items (``HA2NE-sagan-s0``: HA, NE), so the
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -55,7 +54,8 @@ import torch.nn.functional as F
 
 from faceoff.datasets.jaffe import EXPRESSIONS
 from faceoff.datasets.prepared import PreparedSplit
-from faceoff.losses import gradient_penalty
+from faceoff.losses import gan_modes, get_gan_objective, gradient_penalty
+from faceoff.nets.images import from_uint8, map_chunks
 from faceoff.nets.sagan import GENERATOR_MULTIPLE, SADiscriminator, SAGenerator, min_discriminator_size
 from faceoff.train.classifier import LabelledFrames
 from faceoff.train.data import STREAM_A, STREAM_B, STREAM_GP, step_rng, step_torch_generator, to_tensors
@@ -64,7 +64,6 @@ from faceoff.train.optim import lr_factor, set_lr
 from faceoff.train.registry import ModelSpec, register_model
 from faceoff.train.settings import BaseSettings, SettingsError
 
-GAN_MODES = ("ce", "wgan")
 CE_FAKE = ("fake_class", "target")
 
 
@@ -94,18 +93,13 @@ class SAGANSettings(BaseSettings):
 
     def validate(self) -> None:
         super().validate()
-        choices = {"gan_mode": GAN_MODES, "ce_fake": CE_FAKE}
-        for key, allowed in choices.items():
-            if getattr(self, key) not in allowed:
-                raise SettingsError(f"{key}={getattr(self, key)!r} is not one of {', '.join(allowed)}")
+        # Class objectives (ce), or the registered wgan critic on D's first logit with an auxiliary
+        # classifier on the others (spectral norm and gp_weight, not clipping, keep it Lipschitz).
+        self.require_choices(gan_mode=(*gan_modes(classes=True), "wgan"), ce_fake=CE_FAKE)
         if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
             raise SettingsError(f"classes must list at least two distinct items, got {list(self.classes)}")
-        for key in ("ngf", "ndf", "n_blocks", "n_downs_D", "n_critic", "lr_D"):
-            if getattr(self, key) <= 0:
-                raise SettingsError(f"{key} must be positive, got {getattr(self, key)}")
-        for key in ("gp_weight", "lambda_cls", "lambda_cycle"):
-            if getattr(self, key) < 0:
-                raise SettingsError(f"{key} must be >= 0, got {getattr(self, key)}")
+        self.require_positive("ngf", "ndf", "n_blocks", "n_downs_D", "n_critic", "lr_D")
+        self.require_non_negative("gp_weight", "lambda_cls", "lambda_cycle")
         if self.crop_size % GENERATOR_MULTIPLE:
             raise SettingsError(f"crop_size {self.crop_size} is not a multiple of {GENERATOR_MULTIPLE}")
         if self.crop_size < min_discriminator_size(self.n_downs_D):
@@ -130,16 +124,17 @@ def discriminator_loss(
     real_out, fake_out = d(torch.cat([real, fake.detach()])).float().split(n)
     k = len(s.classes)
     gp = real_out.new_zeros(())
-    if s.gan_mode == "ce":
+    objective = get_gan_objective(s.gan_mode)
+    if objective.classes:
         real_cls_logits = real_out[:, :k]
         fake_label = torch.full_like(targets, k) if s.ce_fake == "fake_class" else targets
-        real_cls = F.cross_entropy(real_out, labels)
-        fake_term = F.cross_entropy(fake_out, fake_label)
+        real_cls = objective.loss(real_out, labels)
+        fake_term = objective.loss(fake_out, fake_label)
         total = real_cls + fake_term
     else:
         real_cls_logits = real_out[:, 1:]
         real_cls = F.cross_entropy(real_cls_logits, labels)
-        fake_term = fake_out[:, 0].mean() - real_out[:, 0].mean()
+        fake_term = objective.loss(real_out[:, 0], True) + objective.loss(fake_out[:, 0], False)
         if s.gp_weight:  # in float32 even under autocast: a second-order gradient
             with torch.autocast(real.device.type, enabled=False):
                 gp = s.gp_weight * gradient_penalty(lambda x: d(x)[:, 0], real.float(), fake.float(), gen)
@@ -154,15 +149,16 @@ def generator_loss(
     """The generator's adversarial terms: ``G``, ``cls``, ``adv`` and ``fake_acc`` (D sees the target)."""
     out = d(fake).float()
     k = len(s.classes)
-    if s.gan_mode == "ce":
+    objective = get_gan_objective(s.gan_mode)
+    if objective.classes:
         cls_logits = out[:, :k]
-        cls = F.cross_entropy(out, targets)
+        cls = objective.loss(out, targets)
         adv = cls.new_zeros(())
         total = cls
     else:
         cls_logits = out[:, 1:]
         cls = F.cross_entropy(cls_logits, targets)
-        adv = -out[:, 0].mean()
+        adv = objective.loss(out[:, 0], True)
         total = adv + s.lambda_cls * cls
     fake_acc = (cls_logits.detach().argmax(1) == targets).float().mean()
     return {"G": total, "cls": cls, "adv": adv, "fake_acc": fake_acc}
@@ -285,23 +281,8 @@ class SAGANStepper(Stepper):
             "train_frames": dict(zip(self.s.classes, self.data.counts, strict=True)),
         }
 
-    def state_dict(self, elapsed: float) -> dict[str, Any]:
-        return {
-            **super().state_dict(elapsed),
-            "G": self.G.state_dict(),
-            "D": self.D.state_dict(),
-            "opt_G": self.opt_G.state_dict(),
-            "opt_D": self.opt_D.state_dict(),
-            "scaler": self.scaler.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
-        self.scaler.load_state_dict(state["scaler"])
+    def parts(self) -> dict[str, Any]:
+        return {"G": self.G, "D": self.D, "opt_G": self.opt_G, "opt_D": self.opt_D, "scaler": self.scaler}
 
 
 class SAGANTranslator:
@@ -326,26 +307,18 @@ class SAGANTranslator:
         net.load_state_dict(model["G"])
         self.G = net.to(self.device).eval()
 
-    @classmethod
-    def from_file(
-        cls, model_path: str | os.PathLike[str], device: str | torch.device = "cpu"
-    ) -> SAGANTranslator:
-        return cls(torch.load(model_path, map_location="cpu", weights_only=True), device)
-
-    @torch.no_grad()
     def translate_to(self, frames: np.ndarray, class_name: str, batch_size: int = 16) -> np.ndarray:
         """uint8 (N, S, S, 3) frames rendered with expression ``class_name`` (S a multiple of 4)."""
         if class_name not in self.classes:
             raise ValueError(f"class {class_name!r} is not one of the model's {', '.join(self.classes)}")
         label = self.classes.index(class_name)
-        out = np.empty_like(frames, dtype=np.uint8)
-        for start in range(0, len(frames), batch_size):
-            chunk = slice(start, start + batch_size)
-            images = to_tensors(np.asarray(frames[chunk]), None, self.device).images
+
+        def fake(chunk: slice) -> torch.Tensor:
+            images = from_uint8(frames[chunk], self.device)
             labels = torch.full((images.shape[0],), label, dtype=torch.int64, device=self.device)
-            fake = self.G(images, labels).float().clamp(-1, 1)
-            out[chunk] = ((fake + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-        return out
+            return self.G(images, labels)
+
+        return map_chunks(fake, frames, batch_size)
 
     def translate(self, direction: str, frames: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
         """ "AB": to the run's target item, "BA": to its source; masks are not used."""

@@ -7,18 +7,19 @@ typo in a variant never silently trains the baseline.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from faceoff.errors import FaceoffError
-from faceoff.losses import GAN_MODES
+from faceoff.faces.identity import IDENTITY_NETS
+from faceoff.losses import gan_modes
 from faceoff.losses.reconstruction import MS_SSIM_MIN_SIZE, SSIM_FORMS
 from faceoff.nets import SIZE_MULTIPLE, min_input_size
 from faceoff.nets.norm import NORMS
+from faceoff.train.optim import OPTIMIZERS
 
-OPTIMIZERS = ("adam", "rmsprop")
 LR_POLICIES = ("linear", "plateau")
-IDENTITY_NETS = ("dlib_resnet", "facenet")  # faceoff.faces.identity_net
 # Arithmetic precision of training: fp32 (what the studies ran), autocast to bf16 or fp16 (with a
 # grad scaler), or auto, resolved per device by faceoff.train.runtime (the resolved value is
 # recorded in train.json, the checkpoint and the tables).
@@ -95,15 +96,30 @@ class BaseSettings:
         return float(self.beta1), float(self.beta2)
 
     def validate(self) -> None:
-        for key in ("batch_size", "log_every", "checkpoint_every", "lr", "crop_size"):
-            if getattr(self, key) <= 0:
-                raise SettingsError(f"{key} must be positive, got {getattr(self, key)}")
+        self.require_positive("batch_size", "log_every", "checkpoint_every", "lr", "crop_size")
         if self.steps < 0 or self.steps_decay < 0 or self.total_steps == 0:
             raise SettingsError(
                 f"steps ({self.steps}) and steps_decay ({self.steps_decay}) must be >= 0 with a positive sum"
             )
-        if self.precision not in PRECISIONS:
-            raise SettingsError(f"precision={self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        self.require_choices(precision=PRECISIONS)
+
+    # The checks every model's validate() makes, each naming the key and its value.
+
+    def require_choices(self, **choices: Collection[str]) -> None:
+        """Each named key holds one of its allowed values."""
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise SettingsError(f"{key}={getattr(self, key)!r} is not one of {', '.join(allowed)}")
+
+    def require_positive(self, *keys: str) -> None:
+        for key in keys:
+            if getattr(self, key) <= 0:
+                raise SettingsError(f"{key} must be positive, got {getattr(self, key)}")
+
+    def require_non_negative(self, *keys: str) -> None:
+        for key in keys:
+            if getattr(self, key) < 0:
+                raise SettingsError(f"{key} must be >= 0, got {getattr(self, key)}")
 
 
 @dataclass(frozen=True)
@@ -147,18 +163,15 @@ class TrainSettings(BaseSettings):
 
     def validate(self) -> None:
         super().validate()
-        choices = {
-            "netG": tuple(SIZE_MULTIPLE),
-            "norm": NORMS,
-            "gan_mode": GAN_MODES,
-            "optimizer": OPTIMIZERS,
-            "lr_policy": LR_POLICIES,
-            "identity_net": IDENTITY_NETS,
-            "ssim_form": SSIM_FORMS,
-        }
-        for key, allowed in choices.items():
-            if getattr(self, key) not in allowed:
-                raise SettingsError(f"{key}={getattr(self, key)!r} is not one of {', '.join(allowed)}")
+        self.require_choices(
+            netG=tuple(SIZE_MULTIPLE),
+            norm=NORMS,
+            gan_mode=gan_modes(),  # every registered score objective, critics included
+            optimizer=OPTIMIZERS,
+            lr_policy=LR_POLICIES,
+            identity_net=IDENTITY_NETS,
+            ssim_form=SSIM_FORMS,
+        )
         if self.ssim_form == "ms_ssim" and self.lambda_ssim and self.crop_size < MS_SSIM_MIN_SIZE:
             raise SettingsError(
                 f"ssim_form=ms_ssim needs crop_size >= {MS_SSIM_MIN_SIZE} (5 scales of an 11 px window), "
@@ -168,9 +181,7 @@ class TrainSettings(BaseSettings):
             raise SettingsError(f"train_limit must be >= 1 or null, got {self.train_limit}")
         if not 0 < self.plateau_factor < 1:
             raise SettingsError(f"plateau_factor must be in (0, 1), got {self.plateau_factor}")
-        for key in ("ngf", "ndf", "n_critic", "plateau_patience", "val_every", "val_frames"):
-            if getattr(self, key) <= 0:
-                raise SettingsError(f"{key} must be positive, got {getattr(self, key)}")
+        self.require_positive("ngf", "ndf", "n_critic", "plateau_patience", "val_every", "val_frames")
         if not self.n_layers_D or any(n < 1 for n in self.n_layers_D):
             raise SettingsError(
                 f"n_layers_D must be a non-empty list of depths >= 1, got {list(self.n_layers_D)}"

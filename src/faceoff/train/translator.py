@@ -9,6 +9,8 @@ import numpy as np
 import torch
 
 from faceoff.nets import build_generator
+from faceoff.nets.images import map_chunks
+from faceoff.train.checkpoint import load_model
 from faceoff.train.data import mask_background, to_tensors
 
 
@@ -29,10 +31,9 @@ class Translator:
 
     @classmethod
     def from_file(cls, model_path: str | os.PathLike[str], device: str = "cpu") -> Translator:
-        model = torch.load(model_path, map_location="cpu", weights_only=True)
+        model = load_model(model_path)
         return cls(model["settings"], model, device)
 
-    @torch.no_grad()
     def translate(
         self, direction: str, frames: np.ndarray, masks: np.ndarray | None = None, batch_size: int = 16
     ) -> np.ndarray:
@@ -42,11 +43,9 @@ class Translator:
         if self.mask_input and masks is None:
             raise ValueError("this model was trained on masked inputs (mask_input): pass the face masks")
         net = self.nets[direction]
-        out = np.empty_like(frames, dtype=np.uint8)
-        for start in range(0, len(frames), batch_size):
-            chunk = slice(start, start + batch_size)
+
+        def fake(chunk: slice) -> torch.Tensor:
             batch = to_tensors(frames[chunk], None if masks is None else masks[chunk], self.device)
-            images = mask_background(batch.images, batch.masks) if self.mask_input else batch.images
-            fake = net(images).float().clamp(-1, 1)
-            out[chunk] = ((fake + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-        return out
+            return net(mask_background(batch.images, batch.masks) if self.mask_input else batch.images)
+
+        return map_chunks(fake, frames, batch_size)
