@@ -9,8 +9,6 @@ import os
 import resource
 import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,14 @@ import numpy as np
 import torch
 import yaml
 
-from faceoff.bench.models import bench_stepper, images_per_step, measured_peak, model_settings, step_flops
+from faceoff.bench.models import (
+    bench_stepper,
+    images_per_step,
+    measured_peak,
+    model_settings,
+    step_flops,
+    timed,
+)
 from faceoff.config.plugins import load_plugins
 from faceoff.config.runs import FAST_PATH
 from faceoff.errors import FaceoffError
@@ -167,9 +172,9 @@ def _interleave(cases: list[_Case], warmup: int, steps: int, device: torch.devic
             _reset_peaks(device)
             before = _peak_rss_mb()
             batches = getattr(case.stepper, "batches", None)
-            data = _timed(lambda b=batches, s=step: b(s), device) if batches else float("nan")
+            data = timed(lambda b=batches, s=step: b(s), device) if batches else float("nan")
             cpu = _cpu_seconds()
-            seconds = _timed(lambda c=case, s=step: c.stepper.train_step(s), device)
+            seconds = timed(lambda c=case, s=step: c.stepper.train_step(s), device)
             cpu = _cpu_seconds() - cpu
             peak = _peak_rss_mb()
             case.rss_mb = max(case.rss_mb, peak)
@@ -207,17 +212,6 @@ def _row(
         f"{case.step_mb:.0f}",
     )
     return (*row, f"{case.gpu_mb:.0f}") if device.type == "cuda" else row
-
-
-def _timed(fn: Callable[[], Any], device: torch.device) -> float:
-    """Wall seconds of ``fn`` including the device work it queued (the benchmark's only syncs)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
 
 
 def _cpu_seconds() -> float:

@@ -118,15 +118,17 @@ def conv_peak(precision: str, device: torch.device, channels: int = 256, repeats
     return 2 * n * channels**2 * 9 * 64 * 64 / seconds
 
 
+def timed(fn: Callable[[], Any], device: torch.device) -> float:
+    """Wall seconds of ``fn`` including the device work it queued (the benchmark's only syncs)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
 def _best_seconds(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
     fn()  # warm-up: kernel selection, page faults
-    best = float("inf")
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return best
+    return min(timed(fn, device) for _ in range(repeats))
