@@ -162,14 +162,25 @@ def test_gpu_check_reports_a_failing_check(monkeypatch: pytest.MonkeyPatch) -> N
     assert failures == ["expression_classifier resume: AssertionError: resumed weights differ"]
 
 
-def test_prepare_bench_reports_fps_and_steps(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_bench(["--prepare", "--frames", "12", "--compare", "reference,fast"]) == 0
+def test_prepare_bench_reports_fps_steps_and_box_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every-frame detection against the defaults (tracking): speed, and the crop boxes' IoU with
+    every-frame detection's (1 for itself) and with the renderer's exact boxes."""
+    assert run_bench(["--prepare", "--frames", "24", "--compare", "reference,default,fast"]) == 0
     out = capsys.readouterr().out
     header, *rows = table(out)
-    assert header[:5] == ["setting", "detector_runs", "fps", "cores", "fps/core"]
+    assert header[:9] == [
+        *("setting", "detector_runs", "fps", "cores", "fps/core"),
+        *("iou_mean", "iou_min", "exact_iou_mean", "exact_iou_min"),
+    ]
     assert {"detect_ms", "decode_ms", "landmarks_ms", "crop_ms", "write_ms"} <= set(header)
-    assert [r[0] for r in rows] == ["reference", "fast"] and all(float(r[2]) > 0 for r in rows)
-    assert "ratio prepare: fast is" in out
+    found = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    assert list(found) == ["reference", "default", "fast"] and all(
+        float(r["fps"]) > 0 for r in found.values()
+    )
+    assert found["reference"]["detector_runs"] == "24" and int(found["default"]["detector_runs"]) < 24
+    assert found["reference"]["iou_min"] == "1.000"
+    assert all(0.8 < float(r[k]) <= 1 for r in found.values() for k in ("iou_mean", "exact_iou_mean"))
+    assert "ratio prepare: default is" in out and "ratio prepare: fast is" in out
 
 
 def test_apply_bench_reports_both_throughputs_from_one_run(capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -12,10 +13,15 @@ from skimage import data
 
 from faceoff.datasets.person_videos import SourceError, find_person_sources, iter_frames
 from faceoff.datasets.prepared import load_split
+from faceoff.faces.crop import landmark_box
 from faceoff.faces.detect import make_detector, pick_face
 from faceoff.faces.landmarks import make_landmarker
+from faceoff.faces.track import BoxFollower, box_iou
 from faceoff.io.video import write_video
 from faceoff.prepare import PrepareError, prepare_person
+from faceoff.prepare.persons import DEFAULTS, boxes_from_landmarks, crop_boxes, track_faces
+from faceoff.prepare.report import StepTimer
+from faceoff.synth import SynthSpec, write_person_videos
 
 N_FRAMES = 36
 SIZE = 256
@@ -253,3 +259,103 @@ def test_short_groundtruth_fails_clearly(sources: Path, tmp_path: Path) -> None:
             sources / "A.mp4", "A", tmp_path / "A", settings, groundtruth={"C": short}, progress=False
         )
     assert not (tmp_path / "A").exists()
+
+
+# ---------------------------------------------------------------- tracking between detections
+
+TRACKED = {"size": 96, "margin": 0.5, "smooth": 9, "split": {"train": 1, "test": 1}}  # params.yaml's persons
+
+
+def _iou(boxes: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    assert not np.isnan(boxes).any() and not np.isnan(reference).any()  # a face in every frame
+    return box_iou(boxes, reference)
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 256 px synthetic talking head (the bench's video) with its exact landmarks."""
+    folder = tmp_path_factory.mktemp("synthetic")
+    write_person_videos(folder, SynthSpec(["A"], n_frames=80, size=256))
+    return folder
+
+
+def test_box_follower_moves_the_box_with_the_face() -> None:
+    """Shift, scale and roll the face (frame and landmarks alike): the carried box is the detection's
+    moved the same way; landmarks that stop fitting, or a box that no longer shows the face, ask for
+    a detector run."""
+    image = np.asarray(Image.fromarray(data.astronaut()).resize((SIZE, SIZE), Image.BILINEAR))
+    box = pick_face(make_detector("mtcnn").detect(image), image.shape).detection.box
+    points = make_landmarker("dlib").predict(image, box)
+    follower = BoxFollower()
+    follower.detected(box)
+    assert follower.follow(points, image)  # the detection's own landmarks: the reference
+    centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+    for angle, scale, shift in [(0, 1.0, (9, -4)), (8, 1.15, (-6, 5)), (-10, 0.9, (3, 7))]:
+        move = cv2.getRotationMatrix2D(tuple(centre), angle, scale)
+        move[:, 2] += shift
+        frame = cv2.warpAffine(image, move, (SIZE, SIZE), borderMode=cv2.BORDER_REFLECT)
+        assert follower.follow(points @ move[:, :2].T + move[:, 2], frame)
+        x0, y0, x1, y1 = follower.box
+        np.testing.assert_allclose(
+            [(x0 + x1) / 2, (y0 + y1) / 2], move[:, :2] @ centre + move[:, 2], atol=0.5
+        )
+        np.testing.assert_allclose(
+            [x1 - x0, y1 - y0], [scale * (box[2] - box[0]), scale * (box[3] - box[1])], rtol=0.01
+        )
+    carried = follower.box
+    rng = np.random.default_rng(0)
+    assert not follower.follow(points + rng.normal(0, 8, points.shape), image)  # no longer a moved face
+    assert not follower.follow(points, data.coffee()[:SIZE, :SIZE])  # the same landmarks, another picture
+    assert follower.box == carried  # unchanged until the detector runs
+
+
+def test_tracking_matches_every_frame_detection_on_synthetic_video(synthetic: Path) -> None:
+    """The default (MTCNN every 10th frame, dlib landmarks in the carried box) cuts the crops that
+    detection on every frame cuts, and is as close as it to the exact crops."""
+    assert DEFAULTS["detect_every"] > 1
+    video = synthetic / "A.mp4"
+    index, tracked = crop_boxes(video, "A", TRACKED)
+    _, every = crop_boxes(video, "A", {**TRACKED, "detect_every": 1})
+    exact = boxes_from_landmarks(np.load(synthetic / "A.landmarks.npy")[index], {**DEFAULTS, **TRACKED})
+    iou = _iou(tracked, every)
+    assert iou.mean() >= 0.95 and iou.min() >= 0.9, (iou.mean(), iou.min())
+    assert _iou(tracked, exact).mean() >= _iou(every, exact).mean() - 0.02
+
+
+def _camera_clip(n: int, cut: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """The astronaut photo through a camera that sways and zooms in to 1.3x and out again (and from
+    frame ``cut`` on is pointed 40 px further left), with each frame's landmarks: the photo's, mapped."""
+    image = data.astronaut()
+    detection = pick_face(make_detector("mtcnn").detect(image), image.shape).detection
+    photo = make_landmarker("dlib").predict(image, detection.box)
+    frames, points = [], []
+    for t in range(n):
+        zoom = 1.0 + 0.3 * (0.5 - 0.5 * np.cos(2 * np.pi * t / n))
+        cx = 228 + 20 * np.sin(2 * np.pi * t / 24) - (40 if cut is not None and t >= cut else 0)
+        cy, half = 172 + 10 * np.sin(2 * np.pi * t / 17), 160 / zoom
+        window = (cx - half, cy - half, cx + half, cy + half)
+        frames.append(np.asarray(Image.fromarray(image).resize((SIZE, SIZE), Image.BILINEAR, box=window)))
+        points.append((photo - window[:2]) * (SIZE / (2 * half)))
+    return frames, np.stack(points)
+
+
+def test_tracking_follows_a_real_face_that_moves_and_zooms(tmp_path: Path) -> None:
+    frames, truth = _camera_clip(48)
+    write_video(tmp_path / "A.mp4", frames, fps=25)
+    _, tracked = crop_boxes(tmp_path / "A.mp4", "A", TRACKED)
+    _, every = crop_boxes(tmp_path / "A.mp4", "A", {**TRACKED, "detect_every": 1})
+    iou = _iou(tracked, every)
+    assert iou.mean() >= 0.95 and iou.min() >= 0.9, (iou.mean(), iou.min())
+    exact = boxes_from_landmarks(truth, {**DEFAULTS, **TRACKED})
+    assert _iou(tracked, exact).mean() >= _iou(every, exact).mean() - 0.02
+
+
+def test_tracking_detects_again_at_a_cut() -> None:
+    """After a cut the landmarks predicted in the old box still look like a face; the pixels in it
+    do not, so the detector runs on that very frame instead of at its next scheduled one."""
+    frames, truth = _camera_clip(30, cut=13)
+    detector, landmarker = make_detector("mtcnn"), make_landmarker("dlib")
+    tracked = list(track_faces(enumerate(frames), detector, landmarker, None, 10, None, StepTimer()))
+    assert [t.index for t in tracked if t.detector_runs] == [0, 10, 13, 20]
+    found = np.array([landmark_box(t.landmarks) for t in tracked])
+    assert _iou(found, np.array([landmark_box(points) for points in truth])).min() >= 0.7

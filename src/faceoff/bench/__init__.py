@@ -22,7 +22,10 @@ default switches, ``precision: auto``), ``deterministic`` (``fast`` with determi
 GPU check (``--gpu-check``, ``make gpu-check``): see :mod:`faceoff.bench.gpu_check`.
 
 Preprocessing (``--what prepare``): frames per second of decode + detect + landmarks + crop +
-write on a synthetic 256 px talking-head video, with the per-step breakdown of report.json.
+write on a synthetic 256 px talking-head video, with the per-step breakdown of report.json, for
+``reference`` (the detector on every frame) and ``default`` (the detector every ``detect_every``
+frames, the box tracked in between), and the crop boxes' IoU with every-frame detection's and
+with the renderer's exact boxes.
 
 Apply (``--apply``): ``faceoff apply``'s frames per second (decode, detect, landmarks, crop,
 translate, blend, encode) on a synthetic talking-head video at the demo's frame size, with the
@@ -118,7 +121,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--compare",
         type=_names,
         metavar="SETTING,...",
-        help="settings run interleaved, ratios to the first (train: plain,fast; prepare: reference,fast)",
+        help="settings run interleaved, ratios to the first (train: plain,fast; prepare: reference,default)",
     )
     parser.add_argument(
         "--frames",

@@ -38,8 +38,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "deterministic": {"precision": "auto", "deterministic": True},
 }
 PREPARE_PRESETS: dict[str, dict[str, Any]] = {
-    "reference": {},  # prepare_person's defaults: the detector on every full-size frame
-    "fast": {"detect_size": 160},  # what talking-head video allows (see prepare.persons.DEFAULTS)
+    "reference": {"detect_every": 1},  # the detector on every full-size frame (the old default)
+    "default": {},  # prepare_person's defaults: detect every few frames, track in between
+    "fast": {"detect_size": 160},  # the defaults on a downscaled frame (see prepare.persons.DEFAULTS)
 }
 
 
@@ -243,11 +244,12 @@ def _peak_rss_mb() -> float:
 
 def _bench_prepare(args: argparse.Namespace) -> None:
     from faceoff.prepare import prepare_person
+    from faceoff.prepare.persons import DEFAULTS, boxes_from_landmarks, crop_boxes
     from faceoff.synth import SynthSpec, write_person_videos
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    names = args.compare or ["fast"]
+    names = args.compare or ["reference", "default"]
     with tempfile.TemporaryDirectory(prefix="faceoff-bench-") as tmp:
         folder = Path(tmp)
         write_person_videos(folder, SynthSpec(["A"], n_frames=args.frames, size=256))
@@ -257,6 +259,8 @@ def _bench_prepare(args: argparse.Namespace) -> None:
         print(f"# {args.frames} frames of 256 px synthetic video, torch threads {torch.get_num_threads()}")
         print("# fps: frames per wall second without model loading; fps/core: per CPU-second used")
         print("# <step>_ms: wall milliseconds per decoded frame")
+        print("# iou_mean, iou_min: the crop boxes' intersection over union with every-frame detection's;")
+        print("# exact_iou_*: with the boxes of the renderer's exact landmarks (dlib's own error included)")
         results = {name: [] for name in names}
         for repeat in range(2):  # interleaved repeats: load from other processes hits every setting
             for name in names:
@@ -267,6 +271,14 @@ def _bench_prepare(args: argparse.Namespace) -> None:
                 )
                 cpu = _cpu_seconds() - cpu
                 results[name].append((report, cpu))
+        # Crop box error against every-frame detection and against the exact boxes (the renderer's
+        # landmarks), on frames where both found a face.
+        reference = crop_boxes(folder / "A.mp4", "A", {**base, **PREPARE_PRESETS["reference"]})[1]
+        exact = boxes_from_landmarks(np.load(folder / "A.landmarks.npy"), {**DEFAULTS, **base})
+        iou = {}
+        for name in names:
+            boxes = crop_boxes(folder / "A.mp4", "A", {**base, **_setting(name, PREPARE_PRESETS)})[1]
+            iou[name] = (_iou(boxes, reference), _iou(boxes, exact))
     steps = sorted({k for runs in results.values() for r, _ in runs for k in r["timing_s"]} - {"total"})
     rows = []
     fps_of = {}
@@ -279,12 +291,26 @@ def _bench_prepare(args: argparse.Namespace) -> None:
         fps_of[name] = fps
         ms = [f"{1000 * timing.get(k, 0.0) / report['frames_decoded']:.1f}" for k in steps]
         rows.append(
-            (name, str(report["detector_runs"]), f"{fps:.1f}", f"{cores:.2f}", f"{fps / cores:.1f}", *ms)
+            (
+                *(name, str(report["detector_runs"]), f"{fps:.1f}", f"{cores:.2f}", f"{fps / cores:.1f}"),
+                *(f"{v:.3f}" for pair in iou[name] for v in (np.mean(pair), np.min(pair))),
+                *ms,
+            )
         )
-    _print_table(("setting", "detector_runs", "fps", "cores", "fps/core", *(f"{k}_ms" for k in steps)), rows)
+    header = ("setting", "detector_runs", "fps", "cores", "fps/core", "iou_mean", "iou_min")
+    header += ("exact_iou_mean", "exact_iou_min")
+    _print_table((*header, *(f"{k}_ms" for k in steps)), rows)
     first = names[0]
     for name in names[1:]:
         print(f"ratio prepare: {name} is {fps_of[name] / fps_of[first]:.2f}x as fast as {first}")
+
+
+def _iou(boxes: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per-frame IoU of two (T, 4) box tracks where both have a box (NaN when they never do)."""
+    from faceoff.faces.track import box_iou
+
+    both = ~np.isnan(boxes).any(axis=1) & ~np.isnan(reference).any(axis=1)
+    return box_iou(boxes[both], reference[both]) if both.any() else np.array([np.nan])
 
 
 # ---------------------------------------------------------------- apply

@@ -34,9 +34,10 @@ from faceoff.faces.crop import (
     smooth_boxes,
     square_box,
 )
-from faceoff.faces.detect import Detection, Detector, make_detector, pick_face
+from faceoff.faces.detect import Box, Detection, Detector, make_detector, pick_face
 from faceoff.faces.landmarks import Landmarker, make_landmarker
 from faceoff.faces.mask import face_mask
+from faceoff.faces.track import BoxFollower
 from faceoff.io.atomic import atomic_dir, write_json
 from faceoff.io.progress import progress_bar
 from faceoff.io.video import VideoError, read_frames
@@ -49,7 +50,11 @@ DEFAULTS: dict[str, Any] = {
     "detector": "mtcnn",
     "landmarks": "dlib",
     "smooth": 1,
-    "detect_every": 1,
+    # The detector (MTCNN: most of a frame's cost) runs every k frames and the box follows the
+    # landmarks in between (faceoff.faces.track), re-detecting at once where the track degrades;
+    # 1 runs it on every frame. 10 (0.4 s at 25 fps) keeps the crop boxes within the jitter of
+    # every-frame detection (`faceoff bench --what prepare` reports the IoU) at >100 frames/s per core.
+    "detect_every": 10,
     # Longer side of the frame the detector sees (None: as decoded). MTCNN's cost grows with the
     # pixels it scans; a talking head stays far above its 20 px smallest face at 128-160 px, but
     # a small face in a wide shot would be lost, so downscaling is opt-in.
@@ -103,9 +108,7 @@ def prepare_person(
         if not valid.any():
             raise PrepareError(f"{source}: no face found in any of its {len(valid)} decoded frames")
         with timer.step("smooth"):
-            raw = np.full((len(valid), 4), np.nan)
-            raw[valid] = [square_box(landmark_box(lm), settings["margin"]) for lm in track.landmarks[valid]]
-            boxes = smooth_boxes(raw, settings["smooth"], valid)
+            boxes = boxes_from_landmarks(track.landmarks, settings)
         splits, split_info = _choose_split(source, np.flatnonzero(valid), settings["split"])
         with atomic_dir(out_dir) as tmp:
             prepared = _cut_splits(source, splits, boxes, track, settings, groundtruth or {}, timer, progress)
@@ -123,6 +126,26 @@ def prepare_person(
     except (VideoError, SourceError) as exc:
         raise PrepareError(str(exc)) from exc
     return report
+
+
+def crop_boxes(source: Path, item: str, settings: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Pass 1 alone: the source frame indices (T,) and the crop boxes (T, 4) prepare would cut, NaN
+    where no face; what ``faceoff bench`` compares between settings."""
+    settings = {**DEFAULTS, **settings}
+    try:
+        track = _track_faces(Path(source), item, settings, StepTimer(), progress=False)
+    except (VideoError, SourceError) as exc:
+        raise PrepareError(str(exc)) from exc
+    return track.index, boxes_from_landmarks(track.landmarks, settings)
+
+
+def boxes_from_landmarks(landmarks: np.ndarray, settings: dict[str, Any]) -> np.ndarray:
+    """The smoothed square crop box of every frame's landmarks (T, 68, 2), NaN rows where none,
+    as prepare cuts them with ``settings`` (``margin``, ``smooth``)."""
+    valid = ~np.isnan(landmarks).any(axis=(1, 2))
+    raw = np.full((len(valid), 4), np.nan)
+    raw[valid] = [square_box(landmark_box(lm), settings["margin"]) for lm in landmarks[valid]]
+    return smooth_boxes(raw, settings["smooth"], valid)
 
 
 def _track_faces(
@@ -205,12 +228,13 @@ def track_faces(
 ) -> Iterator[Tracked]:
     """The main face of every ``(index, frame)``, streaming; shared by prepare and ``faceoff apply``.
 
-    The detector runs on every ``every``-th frame (batched); between runs the box follows the
-    landmarks' centre. ``detector`` or ``landmarker`` None means ``annotated(index)`` gives them.
+    The detector runs on every ``every``-th frame (batched); in between the box follows the
+    landmarks (:class:`~faceoff.faces.track.BoxFollower`), and the detector runs at once where
+    the track is lost or the landmarks stop fitting it. ``detector`` or ``landmarker`` None means
+    ``annotated(index)`` gives them.
     """
     counted = 0
-    anchor: tuple[np.ndarray, np.ndarray | None] | None = None  # last detector box, its landmark centre
-    shift = np.zeros(2)  # how far the landmarks moved since that detection
+    follower = BoxFollower()
     for chunk in _chunks(iter(frames), BATCH):
         scheduled = [k for k in range(len(chunk)) if (counted + k) % every == 0]
         counted += len(chunk)
@@ -221,38 +245,54 @@ def track_faces(
                 found = dict(zip(scheduled, views, strict=True))
         for k, (index, frame) in enumerate(chunk):
             given = None if annotated is None else annotated(index)
-            box, several, runs = None, False, int(k in found)
             if detector is None:
-                box = None if given is None else landmark_box(given)
+                points, several, runs = given, False, 0
+                if given is not None and landmarker is not None:
+                    points = _landmarks(landmarker, frame, landmark_box(given), timer)
             else:
-                if k not in found and anchor is None:  # lost track: detect now rather than wait
+                if k not in found and follower.box is None:  # lost track: detect now rather than wait
                     with timer.step("detect"):
                         found[k] = _detect(detector, [frame], detect_size)[0]
-                    runs = 1
-                if k in found:
-                    pick = pick_face(found[k], frame.shape)
-                    several = pick.several
-                    anchor = None if pick.detection is None else (np.asarray(pick.detection.box), None)
-                    shift = np.zeros(2)
-                if anchor is not None:
-                    box = tuple(anchor[0] + np.tile(shift, 2))
-            points = None
-            if box is not None:
-                if landmarker is None:
-                    points = given
-                else:
-                    with timer.step("landmarks"):
-                        points = landmarker.predict(frame, box)
-            if detector is not None and anchor is not None:
-                if points is None:
-                    anchor = None
-                elif anchor[1] is None:
-                    anchor = (anchor[0], points.mean(axis=0))
-                else:
-                    shift = points.mean(axis=0) - anchor[1]
+                points, several, runs = _follow(follower, found.get(k), frame, landmarker, given, timer)
+                if runs == 0 and not follower.follow(points, frame):  # the fit degraded
+                    with timer.step("detect"):
+                        again = _detect(detector, [frame], detect_size)[0]
+                    points, several, runs = _follow(follower, again, frame, landmarker, given, timer)
             yield Tracked(
                 index, frame, None if points is None else np.asarray(points, dtype=np.float32), several, runs
             )
+
+
+def _follow(
+    follower: BoxFollower,
+    detections: list[Detection] | None,
+    frame: np.ndarray,
+    landmarker: Landmarker | None,
+    given: np.ndarray | None,
+    timer: StepTimer,
+) -> tuple[np.ndarray | None, bool, int]:
+    """Landmarks in the follower's box, after a detector run when ``detections`` are given.
+
+    Returns the landmarks, whether several faces were found, and the detector runs (0 or 1);
+    after a detector run the follower has already taken the landmarks.
+    """
+    several = False
+    if detections is not None:
+        pick = pick_face(detections, frame.shape)
+        several = pick.several
+        follower.detected(None if pick.detection is None else pick.detection.box)
+    box = follower.box
+    points = None
+    if box is not None:
+        points = given if landmarker is None else _landmarks(landmarker, frame, box, timer)
+    if detections is not None:
+        follower.follow(points, frame)
+    return points, several, int(detections is not None)
+
+
+def _landmarks(landmarker: Landmarker, frame: np.ndarray, box: Box, timer: StepTimer) -> np.ndarray:
+    with timer.step("landmarks"):
+        return landmarker.predict(frame, box)
 
 
 def _detect(detector: Detector, frames: list[np.ndarray], detect_size: int | None) -> list[list[Detection]]:
