@@ -10,11 +10,13 @@ STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: env demo test test-fast lint format dag gpu-check clean-demo help
+.PHONY: env demo claims test test-fast lint format dag gpu-check clean-demo help
 
 help:
 	@echo "make demo   - set up and run the whole pipeline on synthetic faces (results/demo/)"
 	@echo "              make demo FAMILY=portrait: one study only"
+	@echo "make claims - the demo with 3 seeds of every variant a claim names: the claims ledger"
+	@echo "              with intervals over seeds (results/claims/tables/claims.md)"
 	@echo "make test   - set up and run the test suite"
 	@echo "make lint   - ruff + snakemake --lint + dvc.yaml up to date"
 	@echo "make gpu-check - on a CUDA machine: every model with every fast switch, resume, evaluate,"
@@ -25,7 +27,7 @@ env: $(STAMP)
 $(STAMP): pyproject.toml envs/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c envs/constraints.txt -e '.[dev,fan]'
+	$(BIN)/pip install --quiet -c envs/constraints.txt -e '.[dev,fan,inception]'
 	$(BIN)/pip install --quiet --no-deps -c envs/constraints.txt facenet-pytorch
 	touch $@
 
@@ -40,9 +42,19 @@ demo: $(STAMP)
 	  $(DEMO_TARGETS) && \
 	echo "" && echo "Demo finished in $$(( $$(date +%s) - start )) s. Results are in results/demo/:" && \
 	echo "  report     results/demo/report.html$(if $(FAMILY), (not built for a single family))" && \
+	echo "  claims     results/demo/tables/claims.md (one seed: provisional; make claims runs 3)" && \
 	echo "  tables     results/demo/tables/$(FAMILY)" && \
 	echo "  figures    results/demo/figures/$(FAMILY)" && \
 	echo "  videos     results/demo/evaluate/<family>/<run>/faceoff.mp4"
+
+# The claims ledger at demo scale over 3 seeds (config/claims.yaml on top of the demo's settings).
+claims: $(STAMP)
+	@start=$$(date +%s); \
+	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml config/claims.yaml --rerun-incomplete \
+	  --printshellcmds all && \
+	echo "" && echo "Claims finished in $$(( $$(date +%s) - start )) s. Results are in results/claims/:" && \
+	echo "  claims     results/claims/tables/claims.md, forest plot results/claims/figures/claims.png" && \
+	echo "  report     results/claims/report.html"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15

@@ -23,10 +23,13 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/apply.smk"
+include: "workflow/rules/claims.smk"
 include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
+        [str(p) for p in LAYOUT.claims_tables()],
+        str(LAYOUT.claims_figure),
         LAYOUT.report,
     default_target: True

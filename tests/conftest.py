@@ -8,30 +8,34 @@ from pathlib import Path
 import pytest
 import torch
 
-from .pipeline import BIN, build_once, copy_workflow, run, synthetic_datasets
+from .pipeline import BIN, SMOKE, build_once, copy_workflow, run
 
 REPO = Path(__file__).resolve().parents[1]
-SMOKE = "config/smoke.yaml"
-BUILD_TIMEOUT = 3600  # `dvc repro` runs the smoke DAG's jobs one after another
-SHARED_BUILDS = {"smoke_build", "dvc_smoke_build"}
+BUILD_TIMEOUT = 3600
+# The files that take longest, longest first (measured with `make test`'s --durations): xdist
+# (``--dist loadfile``) hands files out in collection order, each worker taking the next when it
+# finishes one, so the two long builds (DVC's, Snakemake's) start at once on the two workers and
+# the short files fill in at the end. Only an order: a file missing here still runs.
+LONGEST_FIRST = (
+    "test_dvc_repro.py",
+    "test_pipeline.py",
+    "test_slurm.py",
+    "test_reviewer.py",
+    "test_rerun.py",
+    "test_plugins.py",
+    "test_resume_dag.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files that wait for a shared build first, then the other slow ones, then the rest.
-
-    pytest-xdist (``--dist loadfile``) hands out files in this order, so the long builds start at
-    once and the many short tests fill the other core, instead of the builds coming last.
-    """
+    """The files of :data:`LONGEST_FIRST` in its order, then the other slow ones, then the rest."""
 
     def rank(item: pytest.Item) -> int:
-        if SHARED_BUILDS & set(getattr(item, "fixturenames", ())):
-            return 0
-        return 1 if item.get_closest_marker("slow") else 2
+        if item.path.name in LONGEST_FIRST:
+            return LONGEST_FIRST.index(item.path.name)
+        return len(LONGEST_FIRST) + (0 if item.get_closest_marker("slow") else 1)
 
-    file_rank: dict[Path, int] = {}
-    for item in items:
-        file_rank[item.path] = min(file_rank.get(item.path, 2), rank(item))
-    items.sort(key=lambda item: file_rank[item.path])  # stable: each file's own order is kept
+    items.sort(key=rank)  # stable: each file's own order is kept
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -63,25 +67,8 @@ def _snakemake_smoke(work: Path) -> None:
     run([str(BIN / "snakemake"), "--cores", "2", "--configfile", SMOKE], work, timeout=BUILD_TIMEOUT)
 
 
-def _dvc_smoke(work: Path) -> None:
-    _smoke_project(work)
-    run(["git", "init", "-q"], work)
-    run([str(BIN / "dvc"), "init", "-q"], work)
-    # DVC's flow renders its own raw data (`faceoff synth` is deterministic, tests/test_synth.py).
-    for dataset in synthetic_datasets(work):
-        run([str(BIN / "faceoff"), "-c", "params.yaml", "synth", "--dataset", dataset], work)
-    run([str(BIN / "dvc"), "repro"], work, timeout=BUILD_TIMEOUT)
-
-
 @pytest.fixture(scope="session")
 def smoke_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The smoke DAG built by `snakemake --configfile config/smoke.yaml`, once per session for
     every worker. Read-only: copy it (:func:`tests.pipeline.clone_build`) to run anything in it."""
     return build_once(_shared_root(tmp_path_factory), "smoke-snakemake", _snakemake_smoke)
-
-
-@pytest.fixture(scope="session")
-def dvc_smoke_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The smoke DAG built by `dvc repro` in a git + DVC project (raw data rendered by `faceoff
-    synth`, nothing committed), once per session for every worker. Read-only, as smoke_build."""
-    return build_once(_shared_root(tmp_path_factory), "smoke-dvc", _dvc_smoke)

@@ -32,13 +32,17 @@ WORKFLOW_FILES = (
 )
 
 
+SMOKE = "config/smoke.yaml"  # the configuration of the session's shared builds
 FACEOFF_ONLY = "config/faceoff-only.yaml"  # written by copy_workflow: ONE_STUDY
-# The face-off study's reference run on two pairs: what tests of the workflow's mechanics need
-# (the smoke configuration itself runs every variant on one pair).
+# The smoke persons at the size of the smoke's other datasets: the smoke renders them at 128 px and
+# prepares 96 px faces for its 5-layer discriminators, which these tests' baseline runs lack.
+SMALL_PERSONS = {"synthetic": {"size": 64}, "prepare": {"size": 40}}
+# The face-off study's reference run on two pairs, on small faces: what tests of the workflow's
+# mechanics need (the smoke configuration itself runs every variant on one pair).
 ONE_STUDY = {
     "run_families": ["faceoff"],
-    "datasets": {"persons": {"items": ["A", "B", "C"]}},
-    "families": {"faceoff": {"pairs": ["A2B", "A2C"], "run": ["baseline"]}},
+    "datasets": {"persons": {"items": ["A", "B", "C"], **SMALL_PERSONS}},
+    "families": {"faceoff": {"pairs": ["A2B", "A2C"], "run": ["baseline"], "train": {"crop_size": 32}}},
 }
 
 
@@ -152,15 +156,17 @@ def same_losses(losses_csv: Path) -> pd.DataFrame:
     return pd.read_csv(losses_csv).drop(columns="sec_per_step")
 
 
-# A face-off run long enough to be killed between two of its checkpoints (on small crops: only
-# the resumption is under test).
+# A face-off run long enough to be killed between two of its checkpoints (on small faces: only
+# the resumption is under test); LONGER_STEPS in all.
+LONGER_STEPS = 160
 LONGER_RUN = {
     "run_families": ["faceoff"],
+    "datasets": {"persons": SMALL_PERSONS},
     "families": {
         "faceoff": {
             "pairs": ["A2B"],
             "run": ["baseline"],
-            "train": {"crop_size": 32, "steps": 300, "steps_decay": 100, "checkpoint_every": 20},
+            "train": {"crop_size": 32, "steps": 120, "steps_decay": 40, "checkpoint_every": 20},
         }
     },
 }

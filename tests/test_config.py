@@ -43,7 +43,8 @@ def test_paper_faceoff_family_is_complete() -> None:
     keys = [r.key for r in resolve_runs(params, "faceoff")]
     variants = ["baseline", "wgan", "wgangp", "ssim", "mask_weight", "mask_out", "unet", "d5", "double_d"]
     sweep = ["ssim_w1e4", "ssim_w1e3", "ssim_w1e1"]
-    assert keys == [f"faceoff/{p}-{v}-s0" for p in ("A2B", "A2C", "A2D") for v in variants + sweep]
+    pairs, seeds = ("A2B", "A2C", "A2D"), (0, 1, 2)  # 3 seeds of every variant: the claims' intervals
+    assert keys == [f"faceoff/{p}-{v}-s{s}" for p in pairs for v in variants + sweep for s in seeds]
     settings = {r.variant: TrainSettings.from_dict(dict(r.settings)) for r in resolve_runs(params, "faceoff")}
     assert settings["wgan"].gan_mode == "wgan" and settings["wgan"].optimizer == "rmsprop"
     assert (settings["wgan"].lr, settings["wgan"].n_critic, settings["wgan"].clip_value) == (5e-5, 5, 0.01)
@@ -75,7 +76,7 @@ def test_variant_overrides_train_settings(tmp_path: Path) -> None:
 def test_every_training_setting_can_be_set_in_params(tmp_path: Path) -> None:
     """The schema knows each TrainSettings field (speed switches included), with its default's type."""
     defaults = TrainSettings().to_dict()
-    data = {"families": {"faceoff": {"run": ["all"], "variants": {"all": defaults}}}}
+    data = {"families": {"faceoff": {"run": ["all"], "seeds": [0], "variants": {"all": defaults}}}}
     params = load_params([PARAMS, _override(tmp_path, data)])
     (run,) = (r for r in resolve_runs(params) if r.pair == "A2B")
     assert TrainSettings.from_dict(dict(run.settings)) == TrainSettings()

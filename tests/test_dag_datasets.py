@@ -37,7 +37,7 @@ def test_dry_run_plans_one_prepare_job_per_item(tmp_path: Path) -> None:
         "output_dir": str(tmp_path / "results"),
         "datasets": datasets,
         "run_families": ["faceoff"],
-        "families": {"faceoff": {"pairs": ["A2B"], "run": ["baseline"]}},
+        "families": {"faceoff": {"pairs": ["A2B"], "run": ["baseline"], "seeds": [0]}},
     }
     (work / "real.yaml").write_text(yaml.safe_dump(override))
     plan = run([str(BIN / "snakemake"), "-n", "prepare_all", "all", "--configfile", "real.yaml"], work)

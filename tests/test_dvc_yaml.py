@@ -71,8 +71,11 @@ def test_a_family_added_to_the_parameters_is_its_stages(tmp_path: Path) -> None:
         for name, stage in before.items()
         if "_expression" in name
     }
-    assert set(added) == set(renamed) and len(added) == 4 + 1 + 4 + 1 + 2  # train, classifier, ...
+    runs = 4 * 3  # variants x seeds
+    assert set(added) == set(renamed) and len(added) == runs + 1 + runs + 1 + 2  # train, classifier, ...
     assert {name: json.loads(json.dumps(stage)) for name, stage in added.items()} == renamed
+    # The claims ledger's stage is every family's: it reads the new family's claims too.
+    assert after.pop("claims")[2] == [*before.pop("claims")[2], "families.mood.claims"]
     assert {name: after[name] for name in before} == before
     plots = {name for entry in yaml.safe_load(_render(grown))["plots"] for name in entry}
     assert {"mood generator loss", "mood discriminator loss"} <= plots

@@ -5,19 +5,23 @@ from __future__ import annotations
 import math
 from argparse import Namespace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from matplotlib import cbook
 from PIL import Image
 from skimage import data as skdata
 
+from faceoff.datasets.crops import center_crop
 from faceoff.datasets.prepared import PreparedSplit, load_split, save_split
 from faceoff.evaluate import build_table, copy_input, evaluate_pair, kinds, summary_table, write_table
 from faceoff.evaluate import metrics as m
 from faceoff.evaluate.glossary import Glossary, all_glossaries, get_glossary
+from faceoff.evaluate.kid import kid_features
 from faceoff.evaluate.kinds import (
     EvaluationError,
     EvaluationJob,
@@ -26,8 +30,11 @@ from faceoff.evaluate.kinds import (
     get_evaluation,
     register_evaluation,
 )
-from faceoff.evaluate.run import translate_all
-from faceoff.evaluate.table import variant_table
+from faceoff.evaluate.retrieval import retrieval_net
+from faceoff.evaluate.run import Retrieval, face_swap_retrieval, score_pair, translate_all
+from faceoff.evaluate.samples import FILENAME as SAMPLES_FILE
+from faceoff.evaluate.samples import KEYS, read_samples, write_samples
+from faceoff.evaluate.table import to_latex, to_markdown, variant_table
 from faceoff.faces.identity import DlibFaceEmbedder
 from faceoff.faces.landmarks import LandmarkFinder
 from faceoff.io.atomic import read_json, write_json
@@ -184,6 +191,12 @@ def _split(nets: Dlib, frames: np.ndarray, other: str) -> PreparedSplit:
     )
 
 
+def colour_share(frames: np.ndarray, target: str) -> float:
+    """A stand-in expression classifier: Q's frames (RGB reversed) are bluer than red, P's redder."""
+    bluer = frames[..., 2].mean((1, 2)) > frames[..., 0].mean((1, 2))
+    return float(np.mean(bluer == (target == "Q")))
+
+
 @pytest.fixture(scope="module")
 def evaluated(nets: Dlib, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("evaluate")
@@ -204,6 +217,8 @@ def evaluated(nets: Dlib, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
             max_frames=5,
             video_frames=4,
             fps=10,
+            target_share=colour_share,
+            retrieval=Retrieval("dlib_resnet", nets.embed),
         )
     return outs | {"root": root}
 
@@ -245,6 +260,145 @@ def test_video_and_samples(evaluated: dict[str, Path]) -> None:
         image.verify()
 
 
+# --- per-sample values and the field's protocols ------------------------------------------------
+
+PER_SAMPLE = {"l1_gt", "psnr_gt", "ssim_gt", "ssim_input", "cycle_l1", "identity_sim", "identity_sim_source"}
+PER_SAMPLE |= {"identity_cos", "identity_input", "background_l1", "landmark_nme", "face_found", "pose_err"}
+PER_SAMPLE |= {"expr_err", "sharpness", "expression_success", "id_retrieval"}
+
+
+def test_per_sample_file_pairs_a_run_with_its_copy_baseline(evaluated: dict[str, Path]) -> None:
+    swap, copy = (read_samples(evaluated[run] / SAMPLES_FILE) for run in ("P2Q-swap", "P2Q-copy"))
+    assert set(swap.columns) == {*KEYS, *PER_SAMPLE}  # set-level metrics (kid, flicker...) stay out
+    index = load_split(evaluated["root"] / "prepared" / "P", "test").index[:5].tolist()
+    a2b = swap[swap["direction"] == "A2B"]
+    assert a2b["frame"].tolist() == index and set(a2b["source"]) == {"P"} and set(a2b["target"]) == {"Q"}
+    paired = swap.merge(copy, on=list(KEYS), suffixes=("", "_copy"), validate="one_to_one")
+    assert len(paired) == len(swap) == 10
+    # Row by row: the exact translation is the ground truth, the copied input is not.
+    assert (paired["l1_gt"] == 0).all() and (paired["l1_gt_copy"] > 0.05).all()
+
+
+def test_per_sample_means_are_the_metrics(evaluated: dict[str, Path]) -> None:
+    """metrics.json's per-frame metrics are exactly the means of per_sample.csv's columns."""
+    for run in ("P2Q-swap", "P2Q-copy"):
+        metrics = read_json(evaluated[run] / "metrics.json")
+        rows = read_samples(evaluated[run] / SAMPLES_FILE)
+        for column in PER_SAMPLE:
+            means = [m.finite_mean(rows.loc[rows["direction"] == d, column]) for d in ("A2B", "B2A")]
+            assert means == [metrics[d][column] for d in ("A2B", "B2A")], (run, column)
+            known = [v for v in means if v is not None]  # no background in these crops: all NaN
+            assert metrics[column] == (float(np.mean(known)) if known else None), (run, column)
+
+
+def test_protocol_metrics_of_the_truth_and_the_copy(evaluated: dict[str, Path]) -> None:
+    swap, copy = (read_json(evaluated[run] / "metrics.json") for run in ("P2Q-swap", "P2Q-copy"))
+    for scores in (swap, copy):
+        assert scores["kid_features"] == kid_features() and scores["kid_subset"] == 5
+        assert "fid" not in scores and "fid" not in scores["A2B"]  # 5 frames: no small-sample FID
+        assert scores["expression_success_real"] == 1.0  # the stand-in classifier knows the real frames
+        assert scores["id_retrieval_net"] == "dlib_resnet" and scores["id_retrieval_gallery"] == 2
+        assert scores["landmarks_skipped"] == 0
+    assert swap["sharpness"] == 1.0 and swap["expression_success"] == 1.0
+    assert copy["expression_success"] == 0.0
+    assert swap["kid"] < copy["kid"]
+    # The truth keeps the source's pose and expression (dlib's landmarks wobble by a degree or two).
+    assert swap["pose_err"] < 3 and swap["expr_err"] < 0.02
+
+
+def _rotated(direction: str, frames: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+    return np.stack([np.asarray(Image.fromarray(f).rotate(20, resample=Image.BILINEAR)) for f in frames])
+
+
+def _stretched(direction: str, frames: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+    """Taller by 30 %: a change of face shape no rotation or scaling undoes."""
+    h, w = frames.shape[1:3]
+    tall = [np.asarray(Image.fromarray(f).resize((w, round(h * 1.3)), Image.BILINEAR)) for f in frames]
+    top = (tall[0].shape[0] - h) // 2
+    return np.stack([t[top : top + h] for t in tall])
+
+
+def _blurred(direction: str, frames: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+    size = frames.shape[2], frames.shape[1]
+    small = [Image.fromarray(f).resize((22, 22), Image.BILINEAR) for f in frames]
+    return np.stack([np.asarray(s.resize(size, Image.BILINEAR)) for s in small])
+
+
+def test_protocol_metrics_name_their_failures(nets: Dlib, evaluated: dict[str, Path]) -> None:
+    """Each protocol metric moves on the failure it names: pose on a head turned 20 degrees (not the
+    expression: Procrustes takes the rotation out), expression on a stretched face, sharpness and KID
+    on blur; frames without landmarks are skipped and counted."""
+    swap = read_json(evaluated["P2Q-swap"] / "metrics.json")
+    p, q = (load_split(evaluated["root"] / "prepared" / item, "test") for item in ("P", "Q"))
+    options: dict[str, Any] = {"names": ("P", "Q"), "crop_size": CROP, "max_frames": 3}
+    scores = {
+        t.__name__: score_pair(t, p, q, nets.embed, nets.landmarks, **options)[0]
+        for t in (_rotated, _stretched, _blurred)
+    }
+    assert 15 < scores["_rotated"]["pose_err"] < 25 and scores["_rotated"]["expr_err"] < 0.03
+    assert scores["_stretched"]["expr_err"] > 2 * swap["expr_err"] + 0.03
+    blurred = scores["_blurred"]
+    assert blurred["sharpness"] < 0.1 and blurred["kid"] > 2 * swap["kid"]
+    assert blurred["landmarks_skipped"] == round((1 - blurred["A2B"]["face_found"]) * 3) + round(
+        (1 - blurred["B2A"]["face_found"]) * 3
+    )
+    assert "id_retrieval" not in blurred  # no face-swap protocol asked for
+
+
+def _grace_hopper(nets: Dlib) -> PreparedSplit:
+    """Another person: Grace Hopper's portrait, drifting like :func:`_person`."""
+    photo = np.asarray(Image.open(cbook.get_sample_data("grace_hopper.jpg")).convert("RGB"))
+    frames = []
+    for i in range(N):
+        cx, cy = 266 + 2 * i, 250 + i
+        crop = photo[cy - 140 : cy + 140, cx - 140 : cx + 140]
+        frames.append(np.asarray(Image.fromarray(crop).resize((SIZE, SIZE), Image.BICUBIC)))
+    return _split(nets, np.stack(frames), "none")
+
+
+def test_id_retrieval_finds_the_target_person(nets: Dlib) -> None:
+    """A perfect swap (the output is the target person, in the source's frame) is retrieved as the
+    target every time, the copied input never; retrieval uses its own network's descriptors."""
+    astronaut, hopper = _split(nets, _person(False, 2), "none"), _grace_hopper(nets)
+    splits = {"A": astronaut, "B": hopper}
+
+    def swap(direction: str, frames: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+        target = center_crop(splits[direction[1]], CROP).frames
+        return np.stack([target[i % len(target)] for i in range(len(frames))])
+
+    own = Retrieval(
+        "dlib_resnet", lambda images, points: nets.embed(images, points)
+    )  # not the metrics' embed
+    options: dict[str, Any] = {"names": ("astronaut", "hopper"), "crop_size": CROP, "max_frames": 3}
+    perfect, *_, rows = score_pair(
+        swap, astronaut, hopper, nets.embed, nets.landmarks, retrieval=own, **options
+    )
+    copied = score_pair(None, astronaut, hopper, nets.embed, nets.landmarks, retrieval=own, **options)[0]
+    assert perfect["id_retrieval"] == 100.0 and copied["id_retrieval"] == 0.0
+    assert rows["id_retrieval"].tolist() == [100.0] * 6 and perfect["id_retrieval_gallery"] == 2
+    assert perfect["kid"] < 0.01 < copied["kid"]  # the outputs are the target's real frames
+
+
+def test_face_swap_families_retrieve_with_another_network(nets: Dlib) -> None:
+    """evaluate.face_swap turns the protocol on; the network is never the one the loss trained with."""
+    job = SimpleNamespace(options={"identity_net": "dlib_resnet"}, model=None, embed=nets.embed)
+    assert face_swap_retrieval(job) is None
+    job.options["face_swap"] = True
+    expected = retrieval_net(None).name
+    retrieval = face_swap_retrieval(job)
+    assert retrieval is not None and retrieval.net == expected
+    if expected == "dlib_resnet":
+        assert retrieval.embed is nets.embed  # the metrics' own network: descriptors reused
+    other = retrieval_net("dlib_resnet").name
+    for settings in (
+        SimpleNamespace(lambda_p=5.0, identity_net="dlib_resnet"),  # the portrait study's identity loss
+        SimpleNamespace(feature_net="dlib_resnet"),  # dlib standing in as a perceptual/style network
+    ):
+        job.model = SimpleNamespace(settings=settings)
+        retrieval = face_swap_retrieval(job)
+        assert (retrieval is None) if other is None else (retrieval.net == other != "dlib_resnet")
+
+
 def test_tables(evaluated: dict[str, Path], tmp_path: Path) -> None:
     files = {run: evaluated[run] / "metrics.json" for run in ("P2Q-swap", "P2Q-copy")}
     info = {"steps": 10, "diverged": False, "device": "cpu", "final_losses": {"D": 0.1}}
@@ -253,6 +407,7 @@ def test_tables(evaluated: dict[str, Path], tmp_path: Path) -> None:
     assert list(df.columns[:4]) == ["run", "pair", "variant", "seed"] and "device" not in df
     assert df["steps"].tolist()[0] == 10 and df["diverged"].tolist()[0] is False
     assert list(df["variant"]) == ["swap", "copy input"]
+    assert df["kid_features"].tolist() == [kid_features()] * 2  # metrics.json names KID's network
     paths = [tmp_path / f"faceoff.{ext}" for ext in ("csv", "md", "tex")]
     write_table(df, *paths)
     assert pd.read_csv(paths[0])["variant"].tolist() == ["swap", "copy input"]
@@ -289,6 +444,57 @@ def test_sweep_table_shows_the_swept_setting_beside_its_scores() -> None:
     assert table["l1_gt"].tolist() == [0.4, 0.1, 0.2]
 
 
+def _samples(folder: Path, l1: np.ndarray, nme: np.ndarray) -> Path:
+    """A per-sample file of ``l1`` and ``nme``: its first half A2B, its second B2A."""
+    half = len(l1) // 2
+    keys = {"direction": ["A2B"] * half + ["B2A"] * half, "source": "A", "target": "B"}
+    keys["frame"] = np.arange(len(l1))
+    folder.mkdir(parents=True)
+    write_samples(folder / SAMPLES_FILE, pd.DataFrame({**keys, "l1_gt": l1, "landmark_nme": nme}))
+    return folder / SAMPLES_FILE
+
+
+def test_summary_intervals_from_the_per_sample_files(tmp_path: Path) -> None:
+    """Two seeds: an interval over seeds and frames around the unchanged mean; one seed (and the copy
+    input): frames only; a run without a per-sample file: no interval for its variant, and nothing
+    breaks. Markdown and LaTeX show "mean [lo, hi]", the CSV the three numbers."""
+    rng = np.random.default_rng(0)
+    rows, samples = [], {}
+    for run, variant, seed, level in [
+        ("A2B-a-s0", "a", 0, 0.10),
+        ("A2B-a-s1", "a", 1, 0.12),
+        ("A2B-b-s0", "b", 0, 0.30),
+        ("A2B-c-s0", "c", 0, 0.40),
+        ("A2B-copy", "copy input", None, 0.50),
+    ]:
+        l1 = level + rng.normal(0, 0.01, 40)
+        nme = np.full(40, np.nan) if variant == "b" else rng.uniform(0, 0.1, 40)  # b: no face found
+        row = {"run": run, "pair": "A2B", "variant": variant, "seed": seed, "l1_gt": l1.mean()}
+        rows.append(row | {"landmark_nme": np.nanmean(nme) if variant != "b" else np.nan})
+        if variant != "c":
+            samples[run] = _samples(tmp_path / run, l1, nme)
+    samples["A2B-c-s0"] = tmp_path / "A2B-c-s0" / SAMPLES_FILE  # evaluated before per-sample files
+    df = pd.DataFrame(rows)
+    plain, summary = summary_table(df), summary_table(df, samples).set_index("variant")
+    assert summary["l1_gt"].tolist() == plain["l1_gt"].tolist()  # the means do not change
+    columns = ["runs", "pairs", "n_seeds", "interval", "l1_gt", "l1_gt_lo", "l1_gt_hi"]
+    assert summary.columns.tolist()[:7] == columns
+    assert summary["n_seeds"].tolist() == [2, 1, 1, 0]
+    assert summary["interval"].tolist() == ["seeds, frames", "frames", None, "frames"]
+    a, b = summary.loc["a"], summary.loc["b"]
+    # Two seeds 0.02 apart: about as wide as they are apart; one seed: the frames' spread only.
+    assert a["l1_gt_lo"] < 0.105 < a["l1_gt"] < 0.115 < a["l1_gt_hi"]
+    assert b["l1_gt_lo"] < b["l1_gt"] < b["l1_gt_hi"] and b["l1_gt_hi"] - b["l1_gt_lo"] < 0.01
+    assert np.isnan(b["landmark_nme_lo"]) and a["landmark_nme_lo"] < a["landmark_nme"]  # b: none to resample
+    c = summary.loc["c"]
+    assert np.isnan(c["l1_gt_lo"]) and c["l1_gt"] == pytest.approx(0.40, abs=0.01)
+    assert set(summary.reset_index().columns) <= set(get_glossary("translate").columns())
+    cell = f"{a['l1_gt']:.4g} [{a['l1_gt_lo']:.4g}, {a['l1_gt_hi']:.4g}]"
+    md, tex = to_markdown(summary.reset_index()), to_latex(summary.reset_index())
+    assert cell in md and "l1_gt_lo" not in md and cell in tex and "l1\\_gt\\_lo" not in tex
+    assert f"| {c['l1_gt']:.4g} " in md and f"{c['l1_gt']:.4g} [" not in md  # no interval: the mean alone
+
+
 def test_every_metric_name_has_one_meaning() -> None:
     """One glossary per evaluation kind; a name two kinds share is defined the same in both, and a
     metric that means something else cannot take an existing name."""
@@ -298,7 +504,11 @@ def test_every_metric_name_has_one_meaning() -> None:
     assert {spec.evaluation for spec in all_models().values()} <= set(glossaries)
     translate, reenact = glossaries["translate"].metrics, glossaries["reenact"].metrics
     shared = set(translate) & set(reenact)
-    assert shared == {"l1_gt", "ssim_gt", "ssim_input", "identity_sim_source", "face_found"}
+    assert shared == {"l1_gt", "ssim_gt", "ssim_input", "identity_sim_source", "face_found"} | {
+        "kid",
+        "kid_std",
+        "kid_subset",
+    }
     assert all(translate[name] == reenact[name] for name in shared)
     # Reenactment's copy excess (> 0 = collapse) is not translation's collapse (near 0 = collapse).
     excess = Glossary("other", "", {"collapse": reenact["ssim_input_excess"]})

@@ -17,6 +17,7 @@ from faceoff.datasets.prepared import PreparedSplit, load_split
 from faceoff.datasets.registry import get_kind
 from faceoff.evaluate.glossary import get_glossary
 from faceoff.evaluate.reenact import METRICS, evaluate_reenact
+from faceoff.evaluate.samples import FILENAME, KEYS, read_samples
 from faceoff.evaluate.table import build_table
 from faceoff.faces.features import build_feature_net
 from faceoff.faces.heatmaps import (
@@ -461,6 +462,10 @@ def test_evaluate_reenact_copy_baseline_and_trained(
     reenactor = load_translator(tmp_path / "run" / "model.pt")
     trained = evaluate_reenact(reenactor.reenact, tests, tmp_path / "eval", pair=TEST, **kwargs)
     assert not trained["copy_input"] and trained["landmark_shift"] > 0 and trained["ssim_input"] < 1
+    # Every scored frame is kept, and a trained run pairs with its copy baseline frame by frame.
+    run_rows, copy_rows = (read_samples(tmp_path / d / FILENAME) for d in ("eval", "copy"))
+    assert run_rows[list(KEYS)].equals(copy_rows[list(KEYS)]) and len(run_rows) == 2 * trained["n_frames"]
+    assert run_rows["landmark_shift"].mean() > 0 and (copy_rows["landmark_shift"].dropna() == 0).all()
     # Every column of the reenactment table is defined in the reenactment glossary.
     table = build_table(
         {"run": tmp_path / "eval" / "metrics.json", "copy": tmp_path / "copy" / "metrics.json"}

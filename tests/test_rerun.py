@@ -25,7 +25,7 @@ import yaml
 from faceoff.cli import _parser
 from faceoff.config import Run, load_params, provenance, resolve_runs
 
-from .pipeline import BIN, copy_workflow, env, run
+from .pipeline import BIN, SMOKE, clone_build, env, run
 
 PACKAGE = Path(provenance.__file__).resolve().parents[1]
 
@@ -185,24 +185,6 @@ def test_dvc_stages_read_what_provenance_says(override: str | None, tmp_path: Pa
 
 # --- both tools plan exactly the stale jobs ---------------------------------------------------
 
-# Every dataset and family of the smoke configuration, one run each but two for the portrait
-# study (a variant's edit must spare the other run): a full build takes minutes, not ten.
-REDUCED = {
-    "datasets": {"persons": {"items": ["A", "B"]}},
-    "families": {
-        "faceoff": {"pairs": ["A2B"], "run": ["baseline"]},
-        "portrait": {
-            "run": ["baseline", "lp5_200"],
-            "tables": {"lambda_p": ["lp5_200"], "final": ["baseline"]},
-            "figure_variants": ["baseline", "lp5_200"],
-            "loss_figure": ["baseline", "lp5_200"],
-        },
-        "expression": {"run": ["cyclegan"]},
-        "reenact": {"run": ["full"]},
-        "swap": {"run": ["cyclegan"]},
-    },
-}
-
 # One key of every block a step reads: the key, its new value, the jobs that read it.
 ROWS = [
     *(
@@ -229,14 +211,13 @@ ROWS = [
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The reduced smoke project, built once by Snakemake and recorded by `dvc commit`."""
-    work = copy_workflow(tmp_path_factory.mktemp("rerun"), params_override="config/smoke.yaml")
-    (work / "config/rerun.yaml").write_text(yaml.safe_dump(REDUCED))
-    merged = load_params([work / "params.yaml", work / "config/rerun.yaml"])
-    (work / "params.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
+def built(smoke_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's smoke build (conftest.smoke_build, copied), recorded by `dvc commit`."""
+    work = clone_build(smoke_build, tmp_path_factory.mktemp("rerun") / "work")
+    # Its params.yaml holds the smoke parameters already; the overlay that every built command
+    # names (`-c config/smoke.yaml`) is emptied, so an edit of params.yaml is what both tools read.
+    (work / SMOKE).write_text("{}\n")
     run([str(BIN / "dvc"), "init", "--no-scm", "-q"], work)
-    run([str(BIN / "snakemake"), "--cores", "2"], work)
     # DVC records the built state as it is: no copying back from its cache, which would make the
     # outputs newer than Snakemake's record of them.
     run([str(BIN / "dvc"), "commit", "--force", "--no-relink", "-q"], work)
@@ -276,7 +257,7 @@ def _dvc_view(work: Path) -> tuple[set[str], nx.DiGraph]:
 def _plans(work: Path) -> tuple[set[str], set[str], nx.DiGraph]:
     """Snakemake's planned jobs (`snakemake -n`, run meanwhile), DVC's stale stages and DAG."""
     proc = subprocess.Popen(
-        [str(BIN / "snakemake"), "-n"],
+        [str(BIN / "snakemake"), "-n", "--configfile", SMOKE],
         cwd=work,
         env=env(),
         stdout=subprocess.PIPE,

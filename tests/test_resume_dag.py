@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .pipeline import BIN, LONGER_RUN, copy_workflow, kill_after_checkpoint, run
+from .pipeline import BIN, LONGER_RUN, LONGER_STEPS, copy_workflow, kill_after_checkpoint, run
 
 pytestmark = pytest.mark.slow
 SMOKE = "results/smoke"
@@ -35,5 +35,5 @@ def test_killed_workflow_reruns_only_what_is_unfinished(tmp_path: Path) -> None:
     assert "rule train" in log
     assert all(p.stat().st_mtime_ns == stamps[p] for p in prepared)
     info = json.loads((train_dir / "train.json").read_text())
-    assert info["steps"] == 400 and 0 < info["resumed_from"] < 400
+    assert info["steps"] == LONGER_STEPS and 0 < info["resumed_from"] < LONGER_STEPS
     assert (work / SMOKE / "report.html").is_file()

@@ -1,4 +1,5 @@
-"""The two ways results travel: the reviewer's `dvc pull` and the cluster's `dvc commit` + push.
+"""How results travel: the cluster's Snakemake outputs recorded by `dvc commit`, pushed, and the
+reviewer's `dvc pull` (that `dvc repro` itself builds the same files: tests/test_dvc_repro.py).
 
 The reviewer pulls from the author's remote as a folder and, as from a published remote, through
 a read-only HTTP server without credentials. Every way ends in a fresh clone where `dvc status`
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -62,55 +64,57 @@ def _check_clone(work: Path, clone_dir: Path, remote_url: str | None = None) -> 
     return status
 
 
+@dataclass(frozen=True)
+class Author:
+    """The author's project and what `dvc status` said before `dvc commit` recorded its outputs."""
+
+    work: Path
+    status_before_commit: str
+
+
 @pytest.fixture(scope="module")
-def author(dvc_smoke_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The author's project after `dvc repro` (a copy of the session's), committed and pushed."""
+def author(smoke_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Author:
+    """Snakemake produced the outputs (as on a cluster: the session's smoke build, copied) in a
+    project that then became a git + DVC one; `dvc commit` records them, push shares them."""
     root = tmp_path_factory.mktemp("author")
-    work = _project(clone_build(dvc_smoke_build, root / "work"), root / "remote")
+    work = clone_build(smoke_build, root / "work")
+    run(["git", "init", "-q"], work)
+    run(_dvc("init", "-q"), work)
+    _project(work, root / "remote")
+    before = run(_dvc("status"), work).stdout
+    run(_dvc("commit", "-f", "-q"), work)
     _publish(work)
-    return work
+    return Author(work, before)
 
 
-def test_reviewer_pulls_results_instead_of_retraining(author: Path, tmp_path: Path) -> None:
-    _check_clone(author, tmp_path / "reviewer")
+def test_cluster_results_are_committed_then_pulled_not_retrained(author: Author, tmp_path: Path) -> None:
+    assert any(word in author.status_before_commit for word in ("changed", "new", "modified"))
+    assert "Data and pipelines are up to date" in run(_dvc("status"), author.work).stdout
+    _check_clone(author.work, tmp_path / "reviewer")
 
 
 @pytest.mark.service
-def test_reviewer_pulls_over_read_only_http(author: Path, tmp_path: Path) -> None:
+def test_reviewer_pulls_over_read_only_http(author: Author, tmp_path: Path) -> None:
     """The author's remote published by a web server (GET and HEAD only): a clone pulls through it."""
     log = tmp_path / "http.log"
-    with http_server(author.parent / "remote", log) as url:
-        _check_clone(author, tmp_path / "reviewer", remote_url=url)
+    with http_server(author.work.parent / "remote", log) as url:
+        _check_clone(author.work, tmp_path / "reviewer", remote_url=url)
     requests = re.findall(r'"(\w+) (\S+) HTTP/[\d.]+" (\d+)', log.read_text())
     assert {method for method, _, _ in requests} <= {"GET", "HEAD"}, requests
     fetched = {path for method, path, status in requests if method == "GET" and status == "200"}
-    cached = {p for p in (author.parent / "remote").rglob("*") if p.is_file()}
+    cached = {p for p in (author.work.parent / "remote").rglob("*") if p.is_file()}
     # Every object of the remote came over HTTP (the clone's own default remote was not used).
-    assert {"/" + str(p.relative_to(author.parent / "remote")) for p in cached} <= fetched
+    assert {"/" + str(p.relative_to(author.work.parent / "remote")) for p in cached} <= fetched
 
 
-def test_experiment_reruns_only_what_a_parameter_touches(author: Path) -> None:
-    out = run(_dvc("exp", "run", "-S", "+families.faceoff.variants.baseline.lambda_cycle=5"), author).stdout
+def test_experiment_reruns_only_what_a_parameter_touches(author: Author) -> None:
+    lambda_cycle = "+families.faceoff.variants.baseline.lambda_cycle=5"
+    out = run(_dvc("exp", "run", "-S", lambda_cycle), author.work).stdout
     assert "Running stage 'train_faceoff@A2B-baseline-0'" in out
     assert "Running stage 'prepare_persons" not in out and "Running stage 'evaluate_copy" not in out
-    diff = json.loads(run(_dvc("metrics", "diff", "--json"), author).stdout)
+    diff = json.loads(run(_dvc("metrics", "diff", "--json"), author.work).stdout)
     changed = diff[f"{SMOKE}/evaluate/faceoff/A2B-baseline-s0/metrics.json"]["l1_gt"]
     assert changed["old"] != changed["new"]  # the experiment's effect on the run it touched
     assert not any(path.startswith(f"{SMOKE}/evaluate/faceoff/A2B-copy") for path in diff)
-    plots = run(_dvc("plots", "diff", "-o", "plots-diff"), author)
-    assert (author / "plots-diff" / "index.html").is_file(), plots.stdout
-
-
-def test_cluster_results_are_committed_and_shared(smoke_build: Path, tmp_path: Path) -> None:
-    """Snakemake produced the outputs (as on a cluster: the session's smoke build, copied) in a
-    project that then became a git + DVC one; `dvc commit` records them, push shares them."""
-    work = clone_build(smoke_build, tmp_path / "cluster")
-    run(["git", "init", "-q"], work)
-    run(_dvc("init", "-q"), work)
-    _project(work, tmp_path / "remote")
-    status = run(_dvc("status"), work).stdout
-    assert "changed" in status or "new" in status or "modified" in status  # nothing recorded yet
-    run(_dvc("commit", "-f", "-q"), work)
-    assert "Data and pipelines are up to date" in run(_dvc("status"), work).stdout
-    _publish(work)
-    _check_clone(work, tmp_path / "reviewer")
+    plots = run(_dvc("plots", "diff", "-o", "plots-diff"), author.work)
+    assert (author.work / "plots-diff" / "index.html").is_file(), plots.stdout

@@ -18,6 +18,7 @@ from .pipeline import (
     BIN,
     FACEOFF_ONLY,
     LONGER_RUN,
+    LONGER_STEPS,
     copy_workflow,
     env,
     kill_after_checkpoint,
@@ -199,4 +200,4 @@ def test_killed_workflow_resumes_on_resubmission(partition: str, tmp_path: Path)
     assert resubmitted and "train" in resubmitted, out[-3000:]
     assert not {"synth_persons", "prepare"} & set(resubmitted), resubmitted
     info = json.loads((train_dir / "train.json").read_text())
-    assert info["steps"] == 400 and 0 < info["resumed_from"] < 400
+    assert info["steps"] == LONGER_STEPS and 0 < info["resumed_from"] < LONGER_STEPS

@@ -123,6 +123,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--family", required=True, metavar="FAMILY", help=FAMILY_HELP)
 
+    p = _command(
+        sub,
+        "claims",
+        "test every family's claims: OUTPUT_DIR/tables/claims.* and the forest plot figures/claims.png",
+        description="test each study's claims (families.FAMILY.claims) on the per-sample metrics of the "
+        "runs they name: the paired difference with its 95% hierarchical bootstrap interval (seeds, then "
+        "samples) and a verdict",
+    )
+    p.add_argument(
+        "--n-boot", type=int, default=2000, metavar="N", help="bootstrap resamples per claim (default: 2000)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, metavar="S", help="the bootstrap's random seed (default: 0)"
+    )
+
     _command(sub, "report", "the HTML report of every family: OUTPUT_DIR/report.html")
 
     p = _command(sub, "apply", "face-off a video, an image or a folder of images with a trained run")

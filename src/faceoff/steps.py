@@ -56,6 +56,7 @@ def dispatch(args: argparse.Namespace, params: Params) -> int:
         "evaluate": evaluate,
         "table": table,
         "figure": figure,
+        "claims": claims,
         "report": report,
         "config": show_config,
         "apply": apply,
@@ -446,6 +447,7 @@ def table(args: argparse.Namespace, params: Params) -> None:
     Markdown and LaTeX. An extra table lists the variants that were run; none run, none written.
     """
     from faceoff.config.layout import TABLE_FORMATS
+    from faceoff.evaluate.samples import FILENAME as SAMPLES_FILE
     from faceoff.evaluate.table import add_apply, build_table, summary_table, variant_table, write_table
     from faceoff.io.atomic import atomic_dir
 
@@ -457,7 +459,8 @@ def table(args: argparse.Namespace, params: Params) -> None:
         _read_output(applied[run.id], f"faceoff apply-eval --run {run.key}")
     df = add_apply(build_table(metrics, extra), applied)
     write_table(df, *layout.tables(args.family))
-    views = {"summary": summary_table(df)}
+    samples = {run_id: layout.evaluate(args.family, run_id) / SAMPLES_FILE for run_id in metrics}
+    views = {"summary": summary_table(df, samples)}  # intervals where the per-sample files are
     settings = {run.variant: run.settings for run in resolve_runs(params, args.family)}
     fam = _family(params, args.family)
     for name, variants in fam.get("tables", {}).items():
@@ -525,6 +528,24 @@ def _curve_columns(csvs: Mapping[str, Path]) -> list[str]:
     return [c for c in first if c not in ("step", "lr", "sec_per_step")][:3]
 
 
+def claims(args: argparse.Namespace, params: Params) -> None:
+    """The claims ledger: every active family's claims tested on its runs' per-sample files
+    (faceoff.evaluate.claims), as tables/claims.{csv,md,tex} and the forest plot figures/claims.png."""
+    from faceoff.evaluate.claims import evaluate_claims, write_claims
+    from faceoff.plots.forest import forest_plot
+
+    layout = Layout.of(params)
+    df = evaluate_claims(params, kinds=_claim_kinds(params), n_boot=args.n_boot, seed=args.seed)
+    write_claims(df, *layout.claims_tables())
+    forest_plot(df, layout.claims_figure)
+    log.info("claims: %s", json.dumps(df["verdict"].value_counts().to_dict()))
+
+
+def _claim_kinds(params: Params) -> dict[str, str]:
+    """Each active family's evaluation kind, whose glossary a claim's metric must be in."""
+    return {family: _evaluation(fam["train"]).name for family, fam in active_families(params).items()}
+
+
 def report(args: argparse.Namespace, params: Params) -> None:
     """The HTML report of every family."""
     from faceoff.report.html import write_report
@@ -559,7 +580,8 @@ def report(args: argparse.Namespace, params: Params) -> None:
                 ],
             }
         )
-    write_report(layout.report, title=f"faceoff report: {layout.root}", sections=sections)
+    claims = {"table": layout.claims_tables()[0], "forest": layout.claims_figure}
+    write_report(layout.report, title=f"faceoff report: {layout.root}", sections=sections, claims=claims)
 
 
 def apply(args: argparse.Namespace, params: Params) -> None:

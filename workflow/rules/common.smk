@@ -181,8 +181,24 @@ def family_figure_inputs(wildcards):
     ]
 
 
+def claims_inputs(wildcards):
+    """The per-sample files (and metrics.json, train.json) of every run the claims compare; a bad
+    claim (a metric its family's evaluation does not score, say) stops the DAG before any job."""
+    from faceoff.evaluate.claims import ClaimError, claim_inputs
+    from faceoff.train import get_model
+
+    kinds = {
+        family: get_model(fam["train"].get("model", "cyclegan")).evaluation
+        for family, fam in active_families(config).items()
+    }
+    try:
+        return [str(p) for p in claim_inputs(config, kinds)]
+    except ClaimError as exc:
+        raise WorkflowError(str(exc))
+
+
 def report_inputs(wildcards):
-    files = []
+    files = [str(p) for p in (*LAYOUT.claims_tables(), LAYOUT.claims_figure)]  # its first section
     for family in active_families(config):
         files += [str(p) for p in LAYOUT.tables(family)]
         files += [str(LAYOUT.table_folder(family)), str(LAYOUT.figures(family))]

@@ -7,6 +7,7 @@ rule evaluate:
         model=f"{OUT}/train/{{family}}/{{run}}/model.pt",
     output:
         metrics=f"{OUT}/evaluate/{{family}}/{{run}}/metrics.json",
+        per_sample=f"{OUT}/evaluate/{{family}}/{{run}}/per_sample.csv",
         video=report(
             f"{OUT}/evaluate/{{family}}/{{run}}/faceoff.mp4",
             caption="../report/captions/run_video.rst",
@@ -44,6 +45,7 @@ rule evaluate_copy:
         copy_items,
     output:
         metrics=f"{OUT}/evaluate/{{family}}/{{pair}}-copy/metrics.json",
+        per_sample=f"{OUT}/evaluate/{{family}}/{{pair}}-copy/per_sample.csv",
         video=report(
             f"{OUT}/evaluate/{{family}}/{{pair}}-copy/faceoff.mp4",
             caption="../report/captions/copy_video.rst",

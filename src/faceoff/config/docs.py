@@ -128,6 +128,11 @@ def _child(
         return
     if ref:
         seen[ref] = key
+    items = resolved.get("items")
+    if isinstance(items, Mapping) and "properties" in _resolve(items, root):  # a list of blocks
+        yield f"`{key}`", "list of objects", meaning
+        yield from _rows(items, f"{key}[]", root, seen)
+        return
     yield f"`{key}`", _allowed(resolved), meaning
     yield from _rows(resolved, key, root, seen)
 

@@ -4,11 +4,12 @@
 the committed file differs. Which stages exist follows the parameters' structure: one prepare
 stage per dataset a family uses, per active family its train, evaluate, copy-baseline, table and
 figure stages, a classifier stage when the family has a ``classifier``, an apply stage when it
-trains on videos (:func:`faceoff.config.applied_runs`). What varies inside a study (items, pairs,
-variants, seeds, output_dir, sources) stays a ``${...}`` reference that DVC resolves from
-params.yaml through ``foreach`` / ``matrix``: changing a list, or any value, needs no new file,
-and ``dvc exp run -S`` works on the generated stages. Every stage's ``params`` and code ``deps``
-are :mod:`faceoff.config.provenance`'s, which Snakemake hashes into its rules' ``params``.
+trains on videos (:func:`faceoff.config.applied_runs`); then the claims ledger and the report.
+What varies inside a study (items, pairs, variants, seeds, output_dir, sources) stays a ``${...}``
+reference that DVC resolves from params.yaml through ``foreach`` / ``matrix``: changing a list, or
+any value, needs no new file, and ``dvc exp run -S`` works on the generated stages. Every stage's
+``params`` and code ``deps`` are :mod:`faceoff.config.provenance`'s, which Snakemake hashes into
+its rules' ``params``.
 """
 
 from __future__ import annotations
@@ -79,6 +80,16 @@ def render(params: Mapping[str, Any], losses: Losses) -> str:
             stages[f"prepare_{dataset}"] = _prepare(params, dataset, plugins)
     for family, fam in families.items():
         stages.update(_family_stages(params, family, fam, plugins))
+    # The ledger reads the compared runs' per-sample files and metrics (evaluate/) and, for rate
+    # claims, their train.json (train/).
+    stages["claims"] = _stage(
+        params,
+        "claims",
+        f"{COMMAND} claims",
+        [_path(OUT.root / d) for d in ("evaluate", "train")],
+        plugins,
+        outs=[_uncached(p) for p in (*OUT.claims_tables(), OUT.claims_figure)],
+    )
     stages["report"] = _stage(
         params,
         "report",
@@ -132,7 +143,11 @@ def _family_stages(
         [prepared, model, *classifier],
         plugins,
         run,
-        outs=[_path(evaluate / "faceoff.mp4"), _path(evaluate / "samples.png")],
+        outs=[
+            _path(evaluate / "faceoff.mp4"),
+            _path(evaluate / "samples.png"),
+            _path(evaluate / "per_sample.csv"),
+        ],
         metrics=[_uncached(evaluate / "metrics.json")],
     )
     copy = OUT.copy_baseline(family, "${item}")
@@ -145,7 +160,7 @@ def _family_stages(
             [prepared, *classifier],
             plugins,
             {"family": family},
-            outs=[_path(copy / "faceoff.mp4"), _path(copy / "samples.png")],
+            outs=[_path(copy / "faceoff.mp4"), _path(copy / "samples.png"), _path(copy / "per_sample.csv")],
             metrics=[_uncached(copy / "metrics.json")],
         ),
     }

@@ -9,6 +9,8 @@
 <output_dir>/tables/<family>.{csv,md,tex}   the family table (one row per run)
 <output_dir>/tables/<family>/               its summary and the family's extra tables (sweeps)
 <output_dir>/figures/<family>/              loss curves, one comparison grid per pair
+<output_dir>/tables/claims.{csv,md,tex}     the claims ledger (every family's claims, tested)
+<output_dir>/figures/claims.png             its forest plot
 <output_dir>/report.html
 """
 
@@ -61,6 +63,15 @@ class Layout:
     def figures(self, family: str) -> Path:
         """The family's figures: ``losses.png`` and ``comparison-<pair>.png``."""
         return self.root / "figures" / family
+
+    def claims_tables(self) -> list[Path]:
+        """The claims ledger: every family's claims, each with its paired difference and verdict."""
+        return [self.root / "tables" / f"claims.{ext}" for ext in TABLE_FORMATS]
+
+    @property
+    def claims_figure(self) -> Path:
+        """The ledger's forest plot: one row per claim, its difference and interval."""
+        return self.root / "figures" / "claims.png"
 
     @property
     def report(self) -> Path:

@@ -192,6 +192,12 @@ def _check_references(
         named += [("loss_figure", v) for v in family.get("loss_figure", [])]
         named += [("figure_variants", v) for v in family.get("figure_variants", [])]
         named += [(f"tables.{t}", v) for t, vs in (family.get("tables") or {}).items() for v in vs]
+        for k, claim in enumerate(family.get("claims") or []):
+            for role in ("variant", "baseline") if isinstance(claim, Mapping) else ():
+                names = claim.get(role, [])
+                for v in [names] if isinstance(names, str) else names:
+                    if not (role == "baseline" and v == "copy"):  # the copy-input baseline
+                        named.append((f"claims.{k}.{role}", v))
         for key, variant in named:
             if variant not in family.get("variants", {}):
                 path = [*where, *key.split(".")]

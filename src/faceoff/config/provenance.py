@@ -36,6 +36,7 @@ HANDLERS: dict[str, str] = {
     "apply": "apply_eval",
     "table": "table",
     "figure": "figure",
+    "claims": "claims",
     "report": "report",
 }
 STEPS = tuple(HANDLERS)
@@ -192,6 +193,8 @@ def param_keys(
         "apply": ["device", f"{fam}.train", f"{fam}.variants.{variant}", f"{fam}.evaluate"],
         "table": [f"{fam}.tables"],
         "figure": [f"{fam}.loss_figure", f"{fam}.figure_variants"],
+        # The ledger: every active family's claims (the runs they name are its input files).
+        "claims": [f"families.{f}.claims" for f in active_families(params)],
         "report": [],
     }[step]
     return [key for key in keys if _lookup(params, key) is not _MISSING]

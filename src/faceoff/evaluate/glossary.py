@@ -31,6 +31,11 @@ COLUMNS = {
     "identity_net": "the identity network of the run's identity loss (train.json); empty when none ran",
     "metric_identity_net": "the identity network the identity metrics were computed with "
     "(families.<family>.evaluate.identity_net)",
+    "kid_features": "the feature network of kid/fid: inception_v3 (the papers' pool3 features) or "
+    "dlib_resnet (its 256-d pooled layer, where Inception-v3 weights are absent); KIDs on different "
+    "features do not compare",
+    "id_retrieval_net": "the identity network of id_retrieval: one other than the network the run's identity "
+    "loss trained with (faceoff.evaluate.retrieval.retrieval_net)",
     "n_frames": "test frames scored, summed over the directions (or videos) of the evaluation",
     "steps": "training steps done",
     "diverged": "training stopped at a non-finite loss",
@@ -39,6 +44,10 @@ COLUMNS = {
     "sec_per_step": "training seconds per step",
     "runs": "summary: the runs averaged in the row (pairs x seeds)",
     "pairs": "summary: the distinct pairs among them",
+    "n_seeds": "summary: the training seeds behind the row's means (0 for copy input, which trains nothing)",
+    "interval": "summary: what the 95% interval of each mean (<metric>_lo, <metric>_hi) resampled: "
+    "'seeds, frames' (hierarchical bootstrap: seeds, then the test frames of each seed's pair directions) "
+    "or 'frames' (one seed: the test frames' spread only, not the training's); empty without per_sample.csv",
 }
 
 # The columns `faceoff apply-eval` adds to the face-off and swap tables (faceoff.evaluate.apply_metrics):
@@ -84,7 +93,12 @@ class Glossary:
             for split, where in SCORED_SPLITS.items()
             for name, text in self.metrics.items()
         }
-        return {**COLUMNS, **self.metrics, **split_columns, **APPLY}
+        bounds = {
+            f"{name}_{end}": f"summary: {side} end of the 95% interval of {name}'s mean"
+            for name in self.metrics
+            for end, side in (("lo", "lower"), ("hi", "upper"))
+        }
+        return {**COLUMNS, **self.metrics, **split_columns, **bounds, **APPLY}
 
 
 def clashes(glossary: Glossary, others: Iterable[Glossary]) -> list[str]:

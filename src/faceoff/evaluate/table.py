@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from faceoff.evaluate.bootstrap import hierarchical_mean, nested_mean
 from faceoff.evaluate.glossary import APPLY, SCORED_SPLITS, all_glossaries
+from faceoff.evaluate.samples import KEYS, read_samples
 from faceoff.io.atomic import read_json, write_text
 
 ID_COLUMNS = ("run", "pair", "variant", "seed")
@@ -21,11 +24,23 @@ TRAIN_COLUMNS = ("steps", "diverged", "diverged_step", "wall_time_s", "sec_per_s
 # The networks behind the numbers: the loss networks a run trained with (train.json: a substitute
 # for the study's VGG19 or FaceNet is another experiment) and the identity network of the metrics.
 # A column appears when some row names one.
-NETWORK_COLUMNS = ("feature_net", "identity_net", "metric_identity_net")
+# metrics.json names the networks of some protocol metrics itself: KID's features, id_retrieval's network.
+METRIC_NETWORKS = ("kid_features", "id_retrieval_net")
+NETWORK_COLUMNS = ("feature_net", "identity_net", "metric_identity_net", *METRIC_NETWORKS)
 COPY_VARIANT = "copy input"
 # The references of the apply columns (apply_metrics.json's blocks besides "run"): the copied input
 # fills the copy-input row, the ground-truth paste a row of its own.
 GROUNDTRUTH_PASTE = "ground-truth paste"
+# A column ``<m>`` with companions ``<m>_lo`` and ``<m>_hi`` holds a mean and its 95% interval: the
+# CSV keeps the three numbers, Markdown and LaTeX show one cell "0.110 [0.104, 0.116]".
+INTERVAL_BOUNDS = ("_lo", "_hi")
+# The summary's interval columns: the seeds behind a variant's mean, and what its interval resampled
+# ("seeds, frames"; "frames" with one seed: the test frames' spread only, not the training's).
+N_SEEDS = "n_seeds"
+# The fixed design within a run: each (direction, source, target) of its per-sample file is a stratum,
+# as metrics.json averages the frames per direction (translate) or per driven video (reenact), then those.
+STRATUM = KEYS[:3]
+INTERVAL = "interval"
 _LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {
     "~": r"\textasciitilde{}",
     "^": r"\^{}",
@@ -69,6 +84,7 @@ def build_table(
             PRECISION: extra.get(run_id, {}).get(PRECISION),
         }
         row |= {k: metrics[k] for k in scores if k in metrics}
+        row |= {k: metrics[k] for k in METRIC_NETWORKS if isinstance(metrics.get(k), str)}
         for split in SCORED_SPLITS:
             row |= {f"{split}_{k}": v for k, v in metrics.get(split, {}).items() if k in scores}
         row["n_frames"] = metrics.get("n_frames")
@@ -117,10 +133,18 @@ def add_apply(df: pd.DataFrame, applied: Mapping[str, str | os.PathLike[str]]) -
     return out[order]
 
 
-def summary_table(df: pd.DataFrame) -> pd.DataFrame:
+def summary_table(
+    df: pd.DataFrame,
+    samples: Mapping[str, str | os.PathLike[str]] | None = None,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Mean over pairs (and seeds) per variant, best first, with the precisions and networks its
     runs trained and were scored with.
 
+    With ``samples`` (run id -> its per_sample.csv), each per-sample metric gets the 95% interval of
+    that mean (``<m>_lo``, ``<m>_hi``; :func:`interval_columns`), with ``n_seeds`` and ``interval``.
     Ranked by ground-truth L1 (lower is better); data without ground truth (real videos) is
     ranked by identity similarity to the target person instead.
     """
@@ -135,7 +159,62 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
         summary = summary.sort_values("l1_gt", na_position="last")
     elif "identity_sim" in summary:
         summary = summary.sort_values("identity_sim", ascending=False, na_position="last")
+    if samples is not None:
+        summary = interval_columns(summary, df, samples, n_boot=n_boot, seed=seed)
     return summary.reset_index()
+
+
+def interval_columns(
+    summary: pd.DataFrame,
+    df: pd.DataFrame,
+    samples: Mapping[str, str | os.PathLike[str]],
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """``summary`` (indexed by variant) with ``n_seeds``, ``interval`` and, after each metric the
+    per-sample files hold, its hierarchical bootstrap interval (:mod:`faceoff.evaluate.bootstrap`:
+    seeds, then frames within each direction, source and target of a seed's runs, the strata that
+    metrics.json averages).
+
+    A variant gets intervals only when every one of its runs has a per-sample file (an interval of
+    some runs would not belong to the mean of all); its means are never changed.
+    """
+    out = summary.copy()
+    seeds = df.groupby("variant", sort=False)["seed"].nunique() if "seed" in df else 0
+    out.insert(out.columns.get_loc("pairs") + 1, N_SEEDS, seeds)
+    out.insert(out.columns.get_loc(N_SEEDS) + 1, INTERVAL, None)
+    scores = set(metric_names())
+    bounds: dict[str, dict[str, tuple[float, float]]] = {}
+    for variant, runs in df.groupby("variant", sort=False):
+        paths = [samples.get(run) for run in runs["run"]]
+        if not all(p is not None and Path(p).is_file() for p in paths):
+            continue
+        by_seed: dict[Any, list[pd.DataFrame]] = {}  # a copy-input row has no seed: one group
+        for run_seed, path in zip(runs.get("seed", pd.Series(None, index=runs.index)), paths, strict=True):
+            by_seed.setdefault(None if pd.isna(run_seed) else run_seed, []).append(read_samples(path))
+        tables = [t for group in by_seed.values() for t in group]
+        for metric in (m for m in out.columns if m in scores and all(m in t for t in tables)):
+            strata = [
+                [
+                    values.to_numpy()
+                    for t in group
+                    for _, values in t.groupby(list(STRATUM), sort=True)[metric]
+                ]
+                for group in by_seed.values()
+            ]
+            if np.isnan(nested_mean(strata)):  # undefined on every sample (no face found anywhere)
+                continue
+            stream = np.random.default_rng([seed, zlib.crc32(f"{variant}/{metric}".encode())])
+            interval = hierarchical_mean(strata, n_boot=n_boot, rng=stream)
+            bounds.setdefault(metric, {})[variant] = (interval.lo, interval.hi)
+            out.loc[variant, INTERVAL] = interval.levels
+    for metric, values in bounds.items():
+        position = out.columns.get_loc(metric) + 1
+        for offset, suffix in enumerate(INTERVAL_BOUNDS):
+            column = pd.Series({v: b[offset] for v, b in values.items()}, dtype=float)
+            out.insert(position + offset, f"{metric}{suffix}", column.reindex(out.index))
+    return out
 
 
 def _distinct(values: pd.Series) -> str | None:
@@ -167,7 +246,28 @@ def variant_table(
     return rows.sort_values(["variant", "pair"], key=lambda c: c.map(rank) if c.name == "variant" else c)
 
 
+def with_intervals(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with each column that has ``_lo``/``_hi`` companions shown as "x [lo, hi]" (just "x"
+    without an interval), the companions dropped."""
+    out = df.copy()
+    for column in df:
+        lo, hi = (f"{column}{suffix}" for suffix in INTERVAL_BOUNDS)
+        if lo in df and hi in df:
+            out[column] = [
+                None
+                if pd.isna(x)
+                else f"{x:.4g}"
+                if pd.isna(a) or pd.isna(b)
+                else f"{x:.4g} [{a:.4g}, {b:.4g}]"
+                for x, a, b in zip(df[column], df[lo], df[hi], strict=True)
+            ]
+            out = out.drop(columns=[lo, hi])
+    return out
+
+
 def to_markdown(df: pd.DataFrame) -> str:
+    """A pipe table; a mean with its interval columns reads "x [lo, hi]"."""
+    df = with_intervals(df)
     return (
         df.astype(object).where(df.notna(), None).to_markdown(index=False, floatfmt=".4g", missingval="-")
         + "\n"
@@ -175,7 +275,7 @@ def to_markdown(df: pd.DataFrame) -> str:
 
 
 def _latex_cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return "--"
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
@@ -185,8 +285,11 @@ def _latex_cell(value: Any) -> str:
 
 
 def to_latex(df: pd.DataFrame) -> str:
-    """A booktabs tabular (needs ``\\usepackage{booktabs}``); numbers right-aligned, text left."""
-    align = "".join("r" if pd.api.types.is_numeric_dtype(df[c]) else "l" for c in df)
+    """A booktabs tabular (needs ``\\usepackage{booktabs}``); numbers (and "x [lo, hi]" intervals)
+    right-aligned, text left."""
+    numeric = {c for c in df if pd.api.types.is_numeric_dtype(df[c])}
+    df = with_intervals(df)
+    align = "".join("r" if c in numeric else "l" for c in df)
     lines = [
         f"\\begin{{tabular}}{{{align}}}",
         "\\toprule",

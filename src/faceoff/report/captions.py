@@ -257,6 +257,41 @@ def caption(output: str, family: str, kind: str = "translate", **fields: str) ->
     )
 
 
+# The claims ledger (tables/claims.*, figures/claims.png) gathers every study's conclusions, so its
+# captions belong to no one family: output -> (what it shows, how to read it).
+CLAIMS_STUDY = "The claims ledger"
+CLAIMS_SECTION = (
+    "each study's conclusions, quoted (`families.<family>.claims`), tested on this configuration's runs"
+)
+_CLAIMS_TEXTS = {
+    "claims": (
+        "One row per claim, variant and baseline: the paired difference (variant - baseline in the "
+        "metric's units; for a rate claim, the difference in the share of runs that fail), its 95% "
+        "interval (hierarchical bootstrap: seeds, then test samples within a seed, paired on the same "
+        "samples), the verdict, and the seeds and samples behind it. A claim naming a variant that the "
+        "configuration does not run is left out.",
+        "`supported`: the whole interval lies on the side the study claims (equivalence: inside the "
+        "margin); `contradicted`: wholly on the other side (outside the margin); `inconclusive`: it "
+        "straddles. `provisional`: fewer than 3 seeds, so the interval holds the test samples' spread, "
+        "not the training's (`make claims` runs 3).",
+    ),
+    "forest": (
+        "The claims as a forest plot, grouped by study: one row per claim, variant and baseline, its "
+        "paired difference with the 95% interval, the zero line and, for equivalence claims, the margin; "
+        "coloured by verdict.",
+        "A claim holds where its interval clears zero on the claimed side (equivalence: lies inside the "
+        "margin). Each row is in its own metric's units: read a row against its interval, not against "
+        "the other rows.",
+    ),
+}
+
+
+def claims_caption(output: str) -> Caption:
+    """The caption of the claims table (``claims``) or of its forest plot (``forest``)."""
+    shows, reading = _CLAIMS_TEXTS[output]
+    return Caption(study=CLAIMS_STUDY, section=CLAIMS_SECTION, shows=shows, reading=reading)
+
+
 # Snakemake's caption files: which output each shows and how its fields come from the wildcards.
 _FAMILY = "{% set family = snakemake.wildcards.family %}"
 _RUN = (
@@ -400,6 +435,8 @@ def snakemake_report_files() -> dict[str, str]:
     """Every file of ``workflow/report/``: the workflow description and the caption files."""
     files = {"workflow.rst": workflow_description()}
     files |= {f"captions/{name}": caption_file(name) for name in CAPTION_FILES}
+    for name, output in (("claims.rst", "claims"), ("claims_forest.rst", "forest")):
+        files[f"captions/{name}"] = f"..  {_GENERATED}\n\n{claims_caption(output).rst()}"
     return files
 
 
