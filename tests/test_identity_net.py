@@ -218,3 +218,15 @@ def test_facenet_embedder_aligns_and_embeds(facenet_home: Path) -> None:
     emb = embedder.embed(np.stack([f.image for f in faces]), np.stack([f.landmarks for f in faces]))
     assert emb.shape == (2, 512) and emb.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
+
+
+def test_facenet_weights_path_is_where_facenet_pytorch_caches(monkeypatch, tmp_path: Path) -> None:
+    """Found without importing facenet-pytorch, yet the folder its load_weights writes to."""
+    from facenet_pytorch.models.inception_resnet_v1 import get_torch_home
+
+    for home in (None, tmp_path / "torch-home"):
+        if home is None:
+            monkeypatch.delenv("TORCH_HOME", raising=False)
+        else:
+            monkeypatch.setenv("TORCH_HOME", str(home))
+        assert facenet_weights_path() == Path(get_torch_home()) / "checkpoints" / FACENET_FILE

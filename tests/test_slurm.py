@@ -99,11 +99,12 @@ def test_smoke_dag_runs_as_slurm_jobs(partition: str, tmp_path: Path) -> None:
     proc = run(_profile_cmd(), work)
     ids = _job_ids(proc.stdout + proc.stderr)
     # synth 1 + prepare 3 + train 2 + one group job for the 2 evaluations, the 2 copy baselines,
-    # the 2 applied videos, the table and the figure; the report is local
+    # the 2 applied videos, the table and the figure + the claims ledger (its own job: it reads
+    # every family, so grouping it would merge the families' groups); the report is local
     assert sorted(_submitted(proc.stdout + proc.stderr)) == sorted(
-        ["rule_synth_persons", *["rule_prepare"] * 3, *["rule_train"] * 2, "group_short"]
+        ["rule_synth_persons", *["rule_prepare"] * 3, *["rule_train"] * 2, "group_short", "rule_claims"]
     ), proc.stderr[-3000:]
-    assert len(ids) == 7
+    assert len(ids) == 8
     states = {}
     for job_id in ids:
         info = subprocess.run(
@@ -135,7 +136,8 @@ def test_smoke_dag_runs_as_slurm_jobs(partition: str, tmp_path: Path) -> None:
     assert figures == ["comparison-A2B.png", "comparison-A2C.png", "losses.png"]
 
     # Before grouping: the same short steps, rerun with the profile less its groups, take one
-    # submission each; the results do not depend on how they were submitted.
+    # submission each (the ledger reads none of them: no claim compares variants this configuration
+    # runs); the results do not depend on how they were submitted.
     grouped_table = (work / SMOKE / "tables/faceoff.csv").read_bytes()
     short = ["evaluate", "evaluate_copy", "apply", "table", "figure"]
     cmd = _profile_cmd("--forcerun", *short)
@@ -183,8 +185,9 @@ def test_killed_workflow_resumes_on_resubmission(partition: str, tmp_path: Path)
     jobs, and the training job continues from its checkpoint."""
     work = copy_workflow(tmp_path / "killed")
     (work / "config/longer.yaml").write_text(yaml.safe_dump(LONGER_RUN))
-    cmd = _profile_cmd("config/longer.yaml")
     train_dir = work / SMOKE / "train/faceoff/A2B-baseline-s0"
+    # Up to the trained model: what resubmission must resume (the local test runs on to the report).
+    cmd = [*_profile_cmd("config/longer.yaml"), str((train_dir / "model.pt").relative_to(work))]
     kill_after_checkpoint(cmd, work, train_dir / "ckpt/last.pt")
     subprocess.run(["scancel", "--partition", partition], check=True)  # the job dies with it
     deadline = time.monotonic() + 120

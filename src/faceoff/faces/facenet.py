@@ -18,10 +18,9 @@ FACENET_FILE = "20180402-114759-vggface2.pt"
 
 
 def facenet_weights_path() -> Path:
-    """facenet-pytorch's cache: ``$TORCH_HOME/checkpoints`` (not torch hub's ``hub/checkpoints``)."""
-    from facenet_pytorch.models.inception_resnet_v1 import get_torch_home
-
-    return Path(get_torch_home()) / "checkpoints" / FACENET_FILE
+    """facenet-pytorch's cache: ``$TORCH_HOME/checkpoints`` (not torch hub's ``hub/checkpoints``).
+    Found without importing facenet-pytorch, which imports torchvision (seconds per evaluation)."""
+    return Path(torch.hub.get_dir()).parent / "checkpoints" / FACENET_FILE
 
 
 class FaceNet(nn.Module):
