@@ -13,6 +13,7 @@ from matplotlib import cbook
 from PIL import Image
 from skimage import data
 
+from faceoff.faces.detect import DlibHOGDetector, pick_face
 from faceoff.faces.dlib_resnet import (
     DESCRIPTOR_DIM,
     DlibFormatError,
@@ -25,7 +26,7 @@ from faceoff.faces.facenet import FACENET_FILE, facenet_weights_path
 from faceoff.faces.features import build_feature_net
 from faceoff.faces.identity import DlibFaceEmbedder, FaceNetEmbedder, make_embedder
 from faceoff.faces.identity_net import IDENTITY_NETS, build_identity_net
-from faceoff.faces.landmarks import shipped_dlib_model
+from faceoff.faces.landmarks import DlibLandmarker, shipped_dlib_model
 from faceoff.synth.params import EXPRESSION_PRESETS, Lighting, Pose
 from faceoff.synth.person_videos import person_identity
 from faceoff.synth.render import render_face
@@ -123,6 +124,44 @@ def test_port_matches_dlib_on_the_same_chips(
     assert ours.shape == (len(chips), DESCRIPTOR_DIM)
     assert _cosine(ours, theirs).min() > 0.999
     np.testing.assert_allclose(ours, theirs, atol=1e-4)
+
+
+def test_metric_embedder_gives_dlibs_own_descriptors_on_real_faces(
+    dlib_model: dlib.face_recognition_model_v1,
+) -> None:
+    """The evaluation's dlib_resnet descriptors (the port, batched, on dlib's chips) are what
+    dlib's compute_face_descriptor(image, shape) returns, image by image, for real photos with
+    landmarks given and predicted."""
+    detector = dlib.get_frontal_face_detector()
+    predictor = dlib.shape_predictor(shipped_dlib_model("pose_predictor_model_location"))
+    hopper = np.asarray(Image.open(cbook.get_sample_data("grace_hopper.jpg")).convert("RGB"))
+    crops, landmarks = [], []
+    for image in (data.astronaut(), hopper):
+        boxes, scores, _ = detector.run(image, 1)
+        box = boxes[int(np.argmax(scores))]
+        side = int(1.6 * max(box.width(), box.height()))
+        cx, cy = box.center().x, box.center().y
+        crop = np.ascontiguousarray(
+            np.asarray(
+                Image.fromarray(image).crop((cx - side // 2, cy - side // 2, cx + side // 2, cy + side // 2))
+            )
+        )
+        crop = np.asarray(Image.fromarray(crop).resize((200, 200), Image.BICUBIC))
+        shape = predictor(crop, dlib.rectangle(30, 30, 170, 170))
+        crops.append(crop)
+        landmarks.append([(p.x, p.y) for p in shape.parts()])
+    images, points = np.stack(crops), np.array(landmarks, dtype=np.float32)
+    given = DlibFaceEmbedder().embed(images, points)
+    predicted = DlibFaceEmbedder().embed(images)
+    hog, landmarker = DlibHOGDetector(upsample=0), DlibLandmarker()
+    for i, image in enumerate(images):
+        rect = dlib.rectangle(0, 0, image.shape[1] - 1, image.shape[0] - 1)
+        shape = dlib.full_object_detection(rect, [dlib.point(int(x), int(y)) for x, y in points[i]])
+        np.testing.assert_allclose(given[i], dlib_model.compute_face_descriptor(image, shape), atol=1e-4)
+        box = pick_face(hog.detect(image), image.shape).detection.box
+        theirs = dlib_model.compute_face_descriptor(image, landmarker.shape(image, box))
+        np.testing.assert_allclose(predicted[i], theirs, atol=1e-4)
+    assert _cosine(given[:1], given[1:]).item() < 0.9  # two people: the descriptors tell them apart
 
 
 def test_identities_differ_more_than_expressions(port: DlibResNet) -> None:

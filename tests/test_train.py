@@ -396,6 +396,31 @@ def test_cpu_defaults_and_deterministic_mode() -> None:
     assert Runtime.resolve(settings(precision="fp16"), "cpu").grad_scaling
 
 
+@pytest.mark.parametrize("model", ["expression_classifier", "nst"])
+def test_pooling_models_run_channels_last_on_the_cpu(model: str) -> None:
+    """The classifier and the style transfer's feature net max-pool, which a CPU does about six
+    times as fast channels-last: their default lays the nets out so on every device (cyclegan's
+    stays CUDA-only), and a channels-last step computes what the contiguous step computes."""
+    from faceoff.bench.models import bench_stepper, model_settings
+
+    extra = {"feature_net": "dlib_resnet"} if model == "nst" else {}
+    default = model_settings(model, {"crop_size": 32, **extra}, {})
+    assert Runtime.resolve(default, "cpu").channels_last
+    assert not Runtime.resolve(model_settings("cyclegan", {}, {}), "cpu").channels_last
+    losses = []
+    for layout in (True, False):
+        stepper = bench_stepper(
+            model_settings(model, {"crop_size": 32, "channels_last": layout, **extra}, {}), "cpu"
+        )
+        net = stepper.net
+        convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert convs and all(
+            c.weight.is_contiguous(memory_format=torch.channels_last) == layout for c in convs
+        )
+        losses.append(stepper.train_step(0))
+    torch.testing.assert_close(losses[0], losses[1], rtol=1e-4, atol=1e-5)
+
+
 def test_device_split_draws_the_host_batches(pair: tuple[PreparedSplit, PreparedSplit]) -> None:
     """Crop and flip on the device give exactly the host path's batch (same random numbers)."""
     split = pair[0]

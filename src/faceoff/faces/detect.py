@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -54,13 +55,19 @@ class MTCNNDetector:
         ]
 
 
+@functools.cache
+def _frontal_face_detector() -> Any:  # dlib.fhog_object_detector
+    """dlib's HOG detector, built once per process (about half a second each time)."""
+    import dlib
+
+    return dlib.get_frontal_face_detector()
+
+
 class DlibHOGDetector:
     """dlib's HOG + linear SVM detector: fast on CPU, frontal faces only."""
 
     def __init__(self, upsample: int = 1) -> None:
-        import dlib
-
-        self._detector = dlib.get_frontal_face_detector()
+        self._detector = _frontal_face_detector()
         self.upsample = upsample
 
     def detect(self, image: np.ndarray) -> list[Detection]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from pathlib import Path
@@ -34,13 +35,19 @@ def shipped_dlib_model(locator: str) -> str:
     return getattr(face_recognition_models, locator)()
 
 
+@functools.cache
+def _shape_predictor() -> Any:  # dlib.shape_predictor
+    """The 68-point model, read once per process (a 100 MB file: about half a second per read)."""
+    import dlib
+
+    return dlib.shape_predictor(shipped_dlib_model("pose_predictor_model_location"))
+
+
 class DlibLandmarker:
     """dlib's ensemble-of-regression-trees predictor (shipped in face_recognition_models)."""
 
     def __init__(self) -> None:
-        import dlib
-
-        self._predictor = dlib.shape_predictor(shipped_dlib_model("pose_predictor_model_location"))
+        self._predictor = _shape_predictor()
 
     def shape(self, image: np.ndarray, box: Box) -> Any:  # dlib.full_object_detection
         """The raw dlib shape, which the identity embedder needs."""

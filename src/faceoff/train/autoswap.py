@@ -92,7 +92,7 @@ class AutoencoderStepper(Stepper):
     ) -> None:
         super().__init__(settings, seed, device)
         self.data = (data_a, data_b)
-        self.nets = build_autoencoder(settings).to(self.device)
+        self.nets = nn.ModuleDict({k: self.place(net) for k, net in build_autoencoder(settings).items()})
         self.opt = make_optimizer(
             "adam", self.nets.parameters(), settings.lr, settings.betas, self.rt.fused_optimizer
         )

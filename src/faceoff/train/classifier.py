@@ -49,6 +49,9 @@ class ClassifierSettings(BaseSettings):
     width: int = 16  # channels of the first block; doubled per block
     n_blocks: int = 4
     dropout: float = 0.2
+    # Channels-last on every device: each block max-pools, and CPU pooling is about six times as
+    # fast channels-last (faceoff bench, 64 px, bf16: 2.06x the plain step, 1.47x without it).
+    channels_last: bool | None = True
 
     def validate(self) -> None:
         super().validate()
@@ -126,7 +129,7 @@ class ClassifierStepper(Stepper):
         super().__init__(settings, seed, device)
         self.data = LabelledFrames(splits, settings.classes)
         s = settings
-        self.net = SmallClassifier(len(s.classes), s.width, s.n_blocks, s.dropout).to(self.device)
+        self.net = self.place(SmallClassifier(len(s.classes), s.width, s.n_blocks, s.dropout))
         self.opt = make_optimizer("adam", self.net.parameters(), s.lr, s.betas, self.rt.fused_optimizer)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.rt.grad_scaling)
 

@@ -79,6 +79,9 @@ class NSTSettings(BaseSettings):
     content_layer: int = 2
     feature_net: str = "vgg19"  # the study's; a missing weights file stops the run, naming it
     n_style: int = 8  # style references per domain
+    # Channels-last on every device: the feature nets max-pool, and CPU pooling is about six
+    # times as fast channels-last (faceoff bench, 64 px, bf16: 1.73x the plain step, 1.40x without it).
+    channels_last: bool | None = True
 
     def validate(self) -> None:
         super().validate()
@@ -242,7 +245,7 @@ class NSTStepper(Stepper):
         super().__init__(settings, seed, device)
         self.data = (data_a, data_b)
         self.net = build_feature_net(settings.feature_net, device=self.device)
-        self.transfer = StyleTransfer(self.net, settings)
+        self.transfer = StyleTransfer(self.place(self.net), settings)
         crop = settings.crop_size
         self.style: dict[str, torch.Tensor] = {}  # empty until the step draws the references
         for side in "AB":
@@ -257,7 +260,8 @@ class NSTStepper(Stepper):
             self.style[f"style_{side}"] = torch.from_numpy(frames)
             self.style[f"style_{side}_masks"] = torch.from_numpy(masks)
             batch = to_tensors(frames, masks, self.device)
-            grams.append(self.transfer.grams(batch.images, batch.masks))
+            with self.rt.autocast():
+                grams.append(self.transfer.grams(batch.images, batch.masks))
         gap, spread_a, spread_b = [], [], []
         for g_a, g_b in zip(*grams, strict=True):
             mean_a, mean_b = g_a.mean(0), g_b.mean(0)

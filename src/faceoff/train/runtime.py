@@ -6,7 +6,8 @@ picks what helps, as measured with ``faceoff bench --compare plain,fast``: bf16 
 GPUs that compute it natively (fp16 with a grad scaler on older ones) and on CPUs with native bf16
 instructions (AVX512-BF16, AMX; 2.1x per step at 128 px on such a CPU), fp32 elsewhere. The
 resolved precision, not the setting, is what train.json, the checkpoint and the tables record and
-what a resume is checked against. channels_last ``None`` means CUDA only (no gain on CPU).
+what a resume is checked against. channels_last ``None`` means CUDA only: on a CPU it pays only
+for max pooling, so the models that pool (the classifier, the style transfer) default to ``True``.
 """
 
 from __future__ import annotations

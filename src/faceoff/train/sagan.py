@@ -190,9 +190,9 @@ class SAGANStepper(Stepper):
         super().__init__(settings, seed, device)
         s = settings
         self.data = LabelledFrames(splits, s.classes)
-        self.G = build_generator(s).to(self.device)
+        self.G = self.place(build_generator(s))
         outputs = len(s.classes) + 1  # ce: K classes + "fake"; wgan: critic score + K classes
-        self.D = SADiscriminator(outputs, s.ndf, s.n_downs_D, s.attention).to(self.device)
+        self.D = self.place(SADiscriminator(outputs, s.ndf, s.n_downs_D, s.attention))
         betas = (float(s.beta1), float(s.beta2))  # YAML may give ints; Adam wants two floats
         self.opt_G = torch.optim.Adam(
             self.G.parameters(), lr=s.lr, betas=betas, fused=self.rt.fused_optimizer

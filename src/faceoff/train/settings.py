@@ -56,7 +56,7 @@ class BaseSettings:
     # fp32 by default: lower precision changes the numbers, so it is asked for, never implied.
     precision: str = "fp32"  # one of PRECISIONS
     # Speed switches, resolved per device by faceoff.train.runtime. None means "where it helps":
-    # channels_last on CUDA.
+    # channels_last on CUDA (models that max-pool set it True: it pays on a CPU too).
     channels_last: bool | None = None
     batch_passes: bool = True  # run the identity passes batched with the translations (instance/no norm)
     data_on_device: bool = True  # CUDA: frames kept on the GPU as uint8, crop and flip done there
