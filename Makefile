@@ -56,11 +56,18 @@ claims: $(STAMP)
 	echo "  claims     results/claims/tables/claims.md, forest plot results/claims/figures/claims.png" && \
 	echo "  report     results/claims/report.html"
 
+# pytest-xdist hands out whole files (loadfile) in the order tests/conftest.py sorts them (xdist
+# would otherwise reorder them by their number of tests). One worker more than the 2 cores CI has:
+# the SLURM tests spend most of their time waiting for the cluster's status polls, and the third
+# worker computes meanwhile.
+TEST_WORKERS ?= 3
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
+	$(PYTEST) --durations=15
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -13,9 +13,10 @@ from .pipeline import BIN, SMOKE, build_once, copy_workflow, run
 REPO = Path(__file__).resolve().parents[1]
 BUILD_TIMEOUT = 3600
 # The files that take longest, longest first (measured with `make test`'s --durations): xdist
-# (``--dist loadfile``) hands files out in collection order, each worker taking the next when it
-# finishes one, so the two long builds (DVC's, Snakemake's) start at once on the two workers and
-# the short files fill in at the end. Only an order: a file missing here still runs.
+# (``--dist loadfile --no-loadscope-reorder``; without the flag it sorts files by their number of
+# tests) hands files out in collection order, each worker taking the next when it finishes one, so
+# the two long builds (DVC's, Snakemake's) and the SLURM tests start at once on the Makefile's three
+# workers and the short files fill in at the end. Only an order: a file missing here still runs.
 LONGEST_FIRST = (
     "test_dvc_repro.py",
     "test_pipeline.py",
@@ -40,7 +41,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(autouse=True, scope="session")
 def _quiet_single_thread() -> None:
-    """Two xdist workers share two cores: one torch thread each keeps them from thrashing."""
+    """xdist workers share two cores: one torch thread each keeps them from thrashing."""
     torch.set_num_threads(1)
     os.environ.setdefault("MPLBACKEND", "Agg")
 

@@ -272,9 +272,10 @@ def _dvc_view(work: Path) -> tuple[set[str], nx.DiGraph]:
 
     runs = _runs(yaml.safe_load((work / "params.yaml").read_text()))
     with Repo(str(work)) as repo, _each_params_file_parsed_once():
-        names = {stage.addressing: _job(stage.cmd, runs)[0] for stage in repo.index.stages}
+        index = repo.index  # read once: `status` reads its own, and a fresh one after it is a third
+        names = {stage.addressing: _job(stage.cmd, runs)[0] for stage in index.stages}
+        graph = nx.relabel_nodes(index.graph, {s: names[s.addressing] for s in index.graph.nodes})
         stale = {names[addressing] for addressing in repo.status()}
-        graph = nx.relabel_nodes(repo.index.graph, {s: names[s.addressing] for s in repo.index.graph.nodes})
     return stale, graph
 
 

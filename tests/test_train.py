@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -394,6 +396,27 @@ def test_cpu_defaults_and_deterministic_mode() -> None:
     assert Runtime.resolve(settings(precision="bf16"), "cpu").amp_dtype == torch.bfloat16
     assert not Runtime.resolve(settings(precision="bf16"), "cpu").grad_scaling
     assert Runtime.resolve(settings(precision="fp16"), "cpu").grad_scaling
+
+
+def test_deterministic_mode_switches_on_and_off_without_loading_the_compiler() -> None:
+    """Activating a run sets torch's deterministic flag both ways; a run that leaves it off does
+    not import torch's inductor (1.5 s of every training process) just to clear a cleared flag."""
+    probe = (
+        "import sys, torch\n"
+        "from faceoff.train import settings_from_dict\n"
+        "from faceoff.train.runtime import Runtime\n"
+        "def runtime(on):\n"
+        "    s = settings_from_dict({'model': 'cyclegan', 'deterministic': on})\n"
+        "    return Runtime.resolve(s, 'cpu')\n"
+        "runtime(False).activate()\n"
+        "print(torch.are_deterministic_algorithms_enabled(), 'torch._inductor' in sys.modules)\n"
+        "runtime(True).activate()\n"
+        "print(torch.are_deterministic_algorithms_enabled())\n"
+        "runtime(False).activate()\n"
+        "print(torch.are_deterministic_algorithms_enabled())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False", "True", "False"]
 
 
 @pytest.mark.parametrize("model", ["expression_classifier", "nst"])

@@ -33,7 +33,6 @@ from faceoff.config import (
 from faceoff.datasets.prepared import PreparedSplit, load_split
 from faceoff.errors import FaceoffError
 from faceoff.io.atomic import atomic_dir, read_json, write_json
-from faceoff.prepare import PrepareError
 
 if TYPE_CHECKING:
     from faceoff.evaluate.kinds import EvaluationKind
@@ -102,6 +101,7 @@ def synth(args: argparse.Namespace, params: Params) -> None:
 def prepare(args: argparse.Namespace, params: Params) -> None:
     """Preprocess one item of a dataset into prepared arrays + report.json."""
     from faceoff.datasets.registry import get_kind
+    from faceoff.prepare import PrepareError
     from faceoff.prepare.registry import prepare_item
 
     ds = _dataset(params, args.dataset)

@@ -79,7 +79,10 @@ class Runtime:
             torch.set_num_threads(self.threads)
         if self.deterministic and self.device.type == "cuda":
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's deterministic mode
-        torch.use_deterministic_algorithms(self.deterministic)
+        if self.deterministic != torch.are_deterministic_algorithms_enabled():
+            # Only on a change: the call imports torch's inductor (1.5 s of every training
+            # process) to set its flag, which is already off unless deterministic mode was on.
+            torch.use_deterministic_algorithms(self.deterministic)
         torch.backends.cudnn.deterministic = self.deterministic
         torch.backends.cudnn.benchmark = self.cudnn_benchmark
 
