@@ -46,6 +46,13 @@ def _quiet_single_thread() -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _registry_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The registry-name cache of every process the tests start, shared by the workers, instead
+    of the user's own (faceoff.config.registry_cache)."""
+    os.environ["FACEOFF_CACHE_DIR"] = str(_shared_root(tmp_path_factory) / "cache")
+
+
 @pytest.fixture
 def repo() -> Path:
     return REPO

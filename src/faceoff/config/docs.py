@@ -12,7 +12,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from faceoff.config.load import registry_names, schema
+from faceoff.config.load import schema
+from faceoff.config.registry_cache import registry_names
 
 _INTRO = """\
 # Configuration

@@ -7,13 +7,13 @@ Names that a registry owns (models, generators, dataset kinds, detectors...) are
 in the schema: the key says ``x-registry: module:names``, and :func:`validate` checks the value
 against ``names`` of that module once the params' plugins are imported, so a plugin's names
 validate like the built-in ones. Like a plugin, the registry module is named by data, so this
-layer never imports the layers above it.
+layer never imports the layers above it; the built-in names are cached per digest of the
+package's sources (:mod:`faceoff.config.registry_cache`), so most processes import none of it.
 """
 
 from __future__ import annotations
 
 import copy
-import importlib
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import resources
@@ -23,7 +23,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from faceoff.config.plugins import load_plugins
+from faceoff.config.plugins import load_plugins, plugins_loaded
+from faceoff.config.registry_cache import cached_registry_names, registry_names
 from faceoff.errors import FaceoffError
 
 
@@ -87,19 +88,19 @@ def validate(params: Mapping[str, Any], layers: Sequence[tuple[Path, Mapping[str
     messages += _check_references(params, layers)
     if not errors:  # the plugins key is well-formed: import them, then their names are known
         load_plugins(params)
-        for path, registry, value in _registry_values(root, params, [], root):
-            names = registry_names(registry)
+        uses = list(_registry_values(root, params, [], root))
+        registries = {registry for _, registry, _ in uses}
+        # Without plugins the names are the package's own: cached per digest of its sources.
+        if plugins_loaded():
+            known = {registry: registry_names(registry) for registry in registries}
+        else:
+            known = cached_registry_names(registries)
+        for path, registry, value in uses:
+            names = known[registry]
             if value not in names:
                 messages.append(f"{_origin(path, layers)}: {'.'.join(path)}: {not_one_of(value, names)}")
     if messages:
         raise ConfigError("invalid parameters:\n  " + "\n  ".join(messages))
-
-
-def registry_names(registry: str) -> list[str]:
-    """The names registered in ``registry`` (``module:attribute``, a mapping or a function)."""
-    module, _, attribute = registry.partition(":")
-    names = getattr(importlib.import_module(module), attribute)
-    return list(names() if callable(names) else names)
 
 
 def _registry_values(

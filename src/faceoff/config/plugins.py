@@ -30,6 +30,7 @@ class PluginError(FaceoffError, ImportError):
 
 
 _SCANNED: set[str] = set()
+_LOADED: set[str] = set()  # plugin entries imported by this process
 
 
 def import_submodules(package: str) -> None:
@@ -72,7 +73,14 @@ def plugin_files(params: Mapping[str, Any], root: str | Path = ".") -> list[Path
 
 def load_plugins(params: Mapping[str, Any], root: str | Path = ".") -> list[ModuleType]:
     """Import every plugin ``params`` names, in order; a failure is one line naming the plugin."""
-    return [_load(entry, Path(root)) for entry in plugin_entries(params)]
+    modules = [_load(entry, Path(root)) for entry in plugin_entries(params)]
+    _LOADED.update(plugin_entries(params))
+    return modules
+
+
+def plugins_loaded() -> bool:
+    """Whether this process imported a plugin: the registries may then hold names of its own."""
+    return bool(_LOADED)
 
 
 def _load(entry: str, root: Path) -> ModuleType:

@@ -1,0 +1,90 @@
+"""The names the built-in registries hold, cached on disk under a digest of the package's sources.
+
+Validating parameters checks every registry name they use (models, generators, dataset kinds,
+detectors, metrics ...), and a registry knows its names only once every module that registers
+one is imported: torch, torchvision, dlib, matplotlib and pandas come with them, about 4 s on a
+2-core machine. Every ``faceoff`` step and every parse of the Snakefile validates, so a DAG of a
+hundred jobs paid those seconds a hundred times over for names that never changed. The names are
+a function of the package's sources alone, so they are stored under a digest of every module of
+the package: editing any module (a model added, a kind removed) changes the digest and the names
+are read again by importing. Plugins' names come from files outside the package, so parameters
+that name plugins never use the cache (see :func:`faceoff.config.load.validate`).
+
+The cache lives in ``$FACEOFF_CACHE_DIR``, else ``$XDG_CACHE_HOME/faceoff``, else
+``~/.cache/faceoff``; a cache that cannot be written is only a slower start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import json
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PACKAGE = Path(__file__).resolve().parents[1]  # src/faceoff
+CACHE_FILE = "registry-names.json"
+
+
+def registry_names(registry: str) -> list[str]:
+    """The names registered in ``registry`` (``module:attribute``, a mapping or a function), imported."""
+    module, _, attribute = registry.partition(":")
+    names = getattr(importlib.import_module(module), attribute)
+    return list(names() if callable(names) else names)
+
+
+def cache_dir() -> Path:
+    if os.environ.get("FACEOFF_CACHE_DIR"):
+        return Path(os.environ["FACEOFF_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "faceoff"
+
+
+def source_digest(package: Path = PACKAGE) -> str:
+    """sha256 of every module of the package (path and bytes): about 5 ms for its ~900 kB."""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def cached_registry_names(registries: Iterable[str], package: Path = PACKAGE) -> dict[str, list[str]]:
+    """``{registry: names}`` for ``registries``: read from the cache when it was written for these
+    sources and holds them all, else imported and written back."""
+    wanted = sorted(set(registries))
+    digest = source_digest(package)
+    path = cache_dir() / CACHE_FILE
+    stored = _read(path)
+    names = stored.get("names", {}) if stored.get("digest") == digest else {}
+    if all(r in names for r in wanted):
+        return {r: names[r] for r in wanted}
+    names = {**names, **{r: registry_names(r) for r in wanted if r not in names}}
+    _write(path, {"digest": digest, "names": names})
+    return {r: names[r] for r in wanted}
+
+
+def _read(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write(path: Path, data: dict) -> None:
+    """Write atomically (parallel jobs read it), and shrug off a cache that cannot be written."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.debug("registry-name cache not written (%s): %s", path, exc)
+        with contextlib.suppress(OSError):
+            tmp.unlink()

@@ -1,0 +1,118 @@
+"""Registry names cached per digest of the package's sources: a step validates its parameters
+without importing torch and the model zoo, and the cache is never trusted past a change."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from faceoff.config import ConfigError, load_params
+from faceoff.config.registry_cache import CACHE_FILE, PACKAGE, registry_names, source_digest
+
+from .conftest import REPO
+
+MODELS = "faceoff.train.registry:model_names"
+CONFIGS = [str(REPO / "params.yaml"), str(REPO / "config/smoke.yaml")]
+# Validate in a fresh process, then report what validation imported and whether it rejected the layer.
+PROBE = """
+import sys
+from faceoff.config import ConfigError, load_params
+try:
+    load_params(sys.argv[1:])
+    verdict = "valid"
+except ConfigError as exc:
+    verdict = str(exc)
+print({"torch": "torch" in sys.modules, "verdict": verdict})
+"""
+
+
+def _probe(cache: Path, *extra: Path) -> dict:
+    env = {**os.environ, "FACEOFF_CACHE_DIR": str(cache)}
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, *CONFIGS, *map(str, extra)],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return ast.literal_eval(out.stdout)
+
+
+def _model_layer(tmp_path: Path, model: str) -> Path:
+    path = tmp_path / f"{model}.yaml"
+    path.write_text(yaml.safe_dump({"families": {"portrait": {"train": {"model": model}}}}))
+    return path
+
+
+def test_a_second_process_validates_from_the_cache_without_torch(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = _probe(cache)
+    assert first == {"torch": True, "verdict": "valid"}  # the names were imported, then stored
+    stored = json.loads((cache / CACHE_FILE).read_text())
+    assert stored["digest"] == source_digest()
+    assert stored["names"][MODELS] == registry_names(MODELS)
+    assert _probe(cache) == {"torch": False, "verdict": "valid"}
+    # A wrong name fails from the cache with the message the imported registry gives.
+    bad = _model_layer(tmp_path, "nope")
+    cached = _probe(cache, bad)
+    assert cached["torch"] is False
+    assert (
+        f"{bad}: families.portrait.train.model: 'nope' is not one of autoencoder, cyclegan"
+        in cached["verdict"]
+    )
+    assert cached["verdict"] == _probe(tmp_path / "empty", bad)["verdict"]
+
+
+def test_names_stored_for_other_sources_are_not_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache written for other sources (a model since added or removed) is read again."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    stale = {"digest": "0" * 64, "names": {MODELS: ["ghost"]}}
+    (cache / CACHE_FILE).write_text(json.dumps(stale))
+    monkeypatch.setenv("FACEOFF_CACHE_DIR", str(cache))
+    with pytest.raises(ConfigError, match="'ghost' is not one of autoencoder, cyclegan"):
+        load_params([*CONFIGS, _model_layer(tmp_path, "ghost")])
+    assert json.loads((cache / CACHE_FILE).read_text())["digest"] == source_digest()
+
+
+def test_the_digest_follows_every_module(tmp_path: Path) -> None:
+    package = tmp_path / "faceoff"
+    shutil.copytree(PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__"))
+    assert source_digest(package) == source_digest()
+    module = package / "train" / "registry.py"
+    module.write_text(module.read_text() + "\n# an edit\n")
+    assert source_digest(package) != source_digest()
+    (package / "nets" / "extra_generator.py").write_text("")
+    module.write_text((PACKAGE / "train" / "registry.py").read_text())
+    assert source_digest(package) != source_digest()  # a new module, even an empty one
+
+
+def test_names_with_plugins_never_enter_the_cache(tmp_path: Path) -> None:
+    """A process that loaded a plugin validates from the registries themselves and stores nothing,
+    so a plugin's model never validates in a project that does not name the plugin."""
+    cache = tmp_path / "cache"
+    layer = _model_layer(tmp_path, "colour_shift")
+    plugin = tmp_path / "plugin.yaml"
+    plugin.write_text(yaml.safe_dump({"plugins": ["tests/plugins/toy_model.py"]}))
+    assert _probe(cache, plugin, layer)["verdict"] == "valid"
+    assert not (cache / CACHE_FILE).exists()
+    without = _probe(cache, layer)
+    assert "'colour_shift' is not one of" in without["verdict"]
+
+
+def test_an_unwritable_cache_only_costs_the_imports(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert _probe(blocker / "cache") == {"torch": True, "verdict": "valid"}
+    assert _probe(blocker / "cache") == {"torch": True, "verdict": "valid"}
