@@ -62,7 +62,7 @@ def test_a_second_process_validates_from_the_cache_without_torch(tmp_path: Path)
         [
             sys.executable,
             "-c",
-            f"from faceoff.config.registry_cache import *; print(registry_names({MODELS!r}))",
+            f"import faceoff.config.registry_cache as c; print(c.registry_names({MODELS!r}))",
         ],
         capture_output=True,
         text=True,

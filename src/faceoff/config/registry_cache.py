@@ -7,8 +7,8 @@ one is imported: torch, torchvision, dlib, matplotlib and pandas come with them,
 hundred jobs paid those seconds a hundred times over for names that never changed. The names are
 a function of the package's sources alone, so they are stored under a digest of every module of
 the package: editing any module (a model added, a kind removed) changes the digest and the names
-are read again by importing. Plugins' names come from files outside the package, so parameters
-that name plugins never use the cache (see :func:`faceoff.config.load.validate`).
+are read again by importing. Plugins' names come from files outside the package, so a process
+that loaded a plugin never reads or writes the cache (see :func:`faceoff.config.load.validate`).
 
 The cache lives in ``$FACEOFF_CACHE_DIR``, else ``$XDG_CACHE_HOME/faceoff``, else
 ``~/.cache/faceoff``; a cache that cannot be written is only a slower start.
@@ -54,11 +54,11 @@ def source_digest(package: Path = PACKAGE) -> str:
     return digest.hexdigest()
 
 
-def cached_registry_names(registries: Iterable[str], package: Path = PACKAGE) -> dict[str, list[str]]:
+def cached_registry_names(registries: Iterable[str]) -> dict[str, list[str]]:
     """``{registry: names}`` for ``registries``: read from the cache when it was written for these
     sources and holds them all, else imported and written back."""
     wanted = sorted(set(registries))
-    digest = source_digest(package)
+    digest = source_digest()
     path = cache_dir() / CACHE_FILE
     stored = _read(path)
     names = stored.get("names", {}) if stored.get("digest") == digest else {}
