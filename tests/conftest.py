@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from faceoff.warmstart import DIR_ENV
+
 from .pipeline import BIN, SMOKE, build_once, copy_workflow, run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,6 +53,13 @@ def _registry_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """The registry-name cache of every process the tests start, shared by the workers, instead
     of the user's own (faceoff.config.registry_cache)."""
     os.environ["FACEOFF_CACHE_DIR"] = str(_shared_root(tmp_path_factory) / "cache")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _warm_start_servers(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The sockets and logs of the warm-start servers the tests' Snakemake runs start
+    (faceoff.warmstart), in the session's folder rather than the machine's temporary one."""
+    os.environ[DIR_ENV] = str(_shared_root(tmp_path_factory) / "warm")
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ LAYERS = [
     "report",
     "bench",
     "steps",
+    "warmstart",
     "cli",
 ]
 PACKAGE = REPO / "src" / "faceoff"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -16,6 +17,7 @@ from faceoff.evaluate.glossary import get_glossary
 from faceoff.io.video import read_frames
 from faceoff.report.captions import CLAIMS_STUDY
 from faceoff.report.studies import study
+from faceoff.warmstart import DIR_ENV
 
 from .pipeline import BIN, REPO, clone_build, copy_workflow, files_under, run
 
@@ -45,6 +47,16 @@ def test_smoke_runs_every_variant_of_every_family() -> None:
     assert "run_families" not in smoke
     for family in smoke["families"].values():
         assert set(family["variants"]) <= set(family["run"])
+
+
+def test_smoke_jobs_ran_warm(smoke_build: Path) -> None:
+    """Snakemake's local jobs were forked by warm-start servers (faceoff.warmstart); all but the
+    first few, which ran in their own processes while the server imported torch & co."""
+    logs = "".join(p.read_text() for p in Path(os.environ[DIR_ENV]).glob("*.log"))
+    here = re.escape(f"(in {smoke_build})")
+    served = re.findall(rf"pid \d+: faceoff .* (train|evaluate) --run \S+ .*{here}", logs)
+    runs = sum(len(variants) for variants in RUN.values())
+    assert len(served) >= runs, f"{len(served)} of {2 * runs} training and evaluation jobs ran warm"
 
 
 def _snakemake_outputs(work: Path) -> set[str]:

@@ -21,6 +21,7 @@ from typing import Any
 
 from faceoff import __version__
 from faceoff.errors import FaceoffError
+from faceoff.warmstart import run_warm
 
 # Names shared by the subcommands: one spelling and one meaning each.
 RUN = "FAMILY/RUN"
@@ -225,6 +226,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    warm = run_warm(sys.argv[1:] if argv is None else argv)
+    if warm is not None:  # run by a warm-start server (faceoff.warmstart)
+        return warm
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

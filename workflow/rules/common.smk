@@ -9,6 +9,11 @@ from snakemake.exceptions import WorkflowError
 # The package is imported from this checkout, installed or not.
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
+# Local jobs fork from a process that has imported torch & co. (faceoff.warmstart: seconds less
+# per job, the same results); SLURM jobs run in fresh processes. FACEOFF_WARM_START=0 turns it off.
+if workflow.local_exec and not workflow.remote_exec:
+    os.environ.setdefault("FACEOFF_WARM_START", "1")
+
 from faceoff.config import (
     active_families,
     applied_runs,
