@@ -229,8 +229,10 @@ def _serve_locked(base: str) -> None:
     try:
         listener.bind(str(sock_path))  # before the imports: a folder without sockets fails at once
         for name in WARM_MODULES:
-            with contextlib.suppress(ImportError):
+            try:
                 importlib.import_module(name)
+            except Exception as exc:  # not installed, or broken: the steps meet it as before
+                _log(f"not pre-imported: {name} ({type(exc).__name__}: {exc})")
         threads = len(os.listdir("/proc/self/task"))
         if threads != 1:
             raise OSError(f"{threads} threads after the imports (forking them is unsafe)")
@@ -260,14 +262,15 @@ def _loop(listener: socket.socket, idle_s: float) -> None:
             last = time.monotonic()
             if kind == "accept":
                 conn = listener.accept()[0]
-                with contextlib.suppress(OSError, ValueError):
-                    pid = _fork_step(conn, listener, selector)
-                    pidfd = os.pidfd_open(pid)
-                    selector.register(pidfd, selectors.EVENT_READ, ("exit", pid))
-                    selector.register(conn, selectors.EVENT_READ, ("client", pid))
-                    clients[pid] = conn
+                try:
+                    pid, pidfd = _fork_step(conn, listener, selector)
+                except (OSError, ValueError) as exc:  # the command runs in its own process
+                    _log(f"request not served: {exc}")
+                    conn.close()
                     continue
-                conn.close()
+                selector.register(pidfd, selectors.EVENT_READ, ("exit", pid))
+                selector.register(conn, selectors.EVENT_READ, ("client", pid))
+                clients[pid] = conn
             elif kind == "exit":  # the child ended: its status to its command
                 selector.unregister(key.fileobj)
                 os.close(key.fd)
@@ -292,29 +295,41 @@ def _recv(conn: socket.socket) -> bytes:
         return b""
 
 
-def _fork_step(conn: socket.socket, listener: socket.socket, selector: selectors.BaseSelector) -> int:
-    """Read a command's request from ``conn`` and fork its child; returns the child's pid."""
+def _fork_step(
+    conn: socket.socket, listener: socket.socket, selector: selectors.BaseSelector
+) -> tuple[int, int]:
+    """Read a command's request from ``conn`` and fork its child; returns its pid and pidfd.
+
+    Before the child is reported started, nothing is lost by failing: the command runs itself."""
     conn.settimeout(10)
     data, fds, _, _ = socket.recv_fds(conn, 1 << 16, len(_STREAMS))
-    while not data.endswith(b"\n"):
-        chunk = conn.recv(1 << 16)
-        if not chunk:
-            raise ValueError("incomplete request")
-        data += chunk
-    request = json.loads(data)
-    if len(fds) != len(_STREAMS):
-        raise ValueError("the request did not carry the command's streams")
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        selector.close()
-        listener.close()
-        conn.close()
-        _run_child(request["argv"], request["cwd"], fds)
-    for fd in fds:
-        os.close(fd)
-    conn.sendall(f"started {pid}\n".encode())
+    try:
+        while not data.endswith(b"\n"):
+            chunk = conn.recv(1 << 16)
+            if not chunk:
+                raise ValueError("incomplete request")
+            data += chunk
+        request = json.loads(data)
+        if len(fds) != len(_STREAMS):
+            raise ValueError("the request did not carry the command's streams")
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            selector.close()
+            listener.close()
+            conn.close()
+            _run_child(request["argv"], request["cwd"], fds)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    try:
+        pidfd = os.pidfd_open(pid)
+        conn.sendall(f"started {pid}\n".encode())
+    except OSError:
+        _kill(pid, signal.SIGKILL)  # unwatched or unreported: it must not run
+        os.waitpid(pid, 0)
+        raise
     _log(f"pid {pid}: faceoff {' '.join(request['argv'])} (in {request['cwd']})")
-    return pid
+    return pid, pidfd
 
 
 def _run_child(argv: list[str], cwd: str, fds: list[int]) -> None:
