@@ -9,11 +9,6 @@ from snakemake.exceptions import WorkflowError
 # The package is imported from this checkout, installed or not.
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
-# Local jobs fork from a process that has imported torch & co. (faceoff.warmstart: seconds less
-# per job, the same results); SLURM jobs run in fresh processes. FACEOFF_WARM_START=0 turns it off.
-if workflow.local_exec and not workflow.remote_exec:
-    os.environ.setdefault("FACEOFF_WARM_START", "1")
-
 from faceoff.config import (
     active_families,
     applied_runs,
@@ -227,3 +222,12 @@ def report_study(wildcards):
 
 def report_variant(wildcards):
     return run_of(wildcards).variant
+
+
+onstart:
+    # Local jobs fork from a process that has imported torch & co. (faceoff.warmstart: seconds
+    # less per job, the same results). Set here, not at parse time: only now is the executor known,
+    # and SLURM jobs (which inherit this environment) run in fresh processes. FACEOFF_WARM_START=0
+    # turns it off.
+    if workflow.local_exec:
+        os.environ.setdefault("FACEOFF_WARM_START", "1")
