@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from faceoff.warmstart import DIR_ENV
+
 from .pipeline import (
     BIN,
     FACEOFF_ONLY,
@@ -114,6 +116,9 @@ def test_smoke_dag_runs_as_slurm_jobs(partition: str, tmp_path: Path) -> None:
         if "rule_train" in info:
             assert "gpu" in info, f"training job {job_id} did not request a GPU:\n{info}"
     assert set(states.values()) == {"COMPLETED"}, states
+    # Jobs on cluster nodes run in fresh processes: none started a warm-start server (local runs do).
+    servers = "".join(p.read_text() for p in Path(os.environ[DIR_ENV]).glob("*.log"))
+    assert f"started in {work}" not in servers
 
     local = copy_workflow(tmp_path / "local")
     run([str(BIN / "snakemake"), "--cores", "2", "--configfile", "config/smoke.yaml", FACEOFF_ONLY], local)

@@ -242,7 +242,7 @@ def _serve_locked(base: str) -> None:
         Path(f"{base}.unusable").write_text(f"{exc}\n")
         listener.close()
         return
-    _log(f"serving {sock_path} (imports took {time.monotonic() - started:.1f} s)")
+    _log(f"serving {sock_path}, started in {os.getcwd()} (imports took {time.monotonic() - started:.1f} s)")
     try:
         _loop(listener, float(os.environ.get(IDLE_ENV, DEFAULT_IDLE_S)))
     finally:
