@@ -110,6 +110,31 @@ def test_environment_selects_the_server(monkeypatch: pytest.MonkeyPatch) -> None
     assert warmstart.server_key() != one
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert warmstart.server_key() == one
+    monkeypatch.setenv("DVC_STAGE", "prepare_persons@A")  # per command: the child gets it anyway
+    assert warmstart.server_key() == one
+
+
+def test_off_in_a_cluster_job(work: Path, sockets: Path) -> None:
+    """A SLURM job runs one step per allocation: a server would cost its imports and never serve."""
+    done = _faceoff(["--version"], work, _env(work, sockets, SLURM_JOB_ID="42"))
+    assert done.stdout.split() == ["faceoff", "0.1.0"] and list(sockets.iterdir()) == []
+
+
+def test_command_runs_in_its_own_environment(work: Path, sockets: Path) -> None:
+    """DVC names each stage in DVC_STAGE: one server serves them all, each in its own environment
+    (a plugin the parameters name records the value the step sees)."""
+    (work / "record_stage.py").write_text(
+        "import os, pathlib\npathlib.Path('stage.txt').write_text(os.environ.get('DVC_STAGE', ''))\n"
+    )
+    (work / "config/record.yaml").write_text("plugins: [record_stage.py]\n")
+    show = ["-c", "params.yaml", "-c", "config/record.yaml", "config", "show"]
+    _faceoff(show, work, _env(work, sockets, DVC_STAGE="first"))
+    log = _server_up(sockets)
+    for stage in ("train_faceoff@A2B-baseline-0", "evaluate_faceoff@A2B-baseline-0"):
+        served = _faceoff(show, work, _env(work, sockets, DVC_STAGE=stage))
+        assert served.returncode == 0, served.stderr
+        assert (work / "stage.txt").read_text() == stage
+    assert len(_served(log)) == 2 and len(list(sockets.glob("*.log"))) == 1
 
 
 def _child_of(log: Path, timeout: float = 120) -> int:

@@ -4,16 +4,17 @@ A DAG step spends most of a small job importing libraries: on a 2-core CPU a smo
 8.3 s in a fresh process and 2.7 s forked from a parent that imported them (torch, torch._dynamo,
 torchvision, torchmetrics, OpenCV, dlib, matplotlib, pandas ...), so a hundred-job DAG paid
 minutes of imports. With ``FACEOFF_WARM_START=1`` in its environment (the Snakefile sets it for
-local runs; SLURM jobs and DVC stages run as before unless their environment sets it), a
+local runs; DVC stages run warm where the environment sets it; never in a SLURM job), a
 ``faceoff`` command hands its arguments, working folder and standard streams to a server over a
 Unix socket; the server forks, and the child runs the command exactly as a fresh process would:
 
 - **Only third-party libraries are pre-imported** (:data:`WARM_MODULES`): every ``faceoff`` module
   is imported from disk in the child, so an edited source file is always what runs.
 - **One server per environment**: the socket's name is a digest of the interpreter, ``sys.path``,
-  the interpreter's flags, the umask, every environment variable (threads, backends, paths) and
-  the installed files of the pre-imported libraries; a command whose digest differs (a job with
-  other thread counts, a reinstalled torch) gets its own server. The first command of a digest
+  the interpreter's flags, the umask, the environment variables (threads, backends, paths; not
+  the per-command :data:`PER_COMMAND_ENV`) and the installed files of the pre-imported libraries;
+  a command whose digest differs (a job with other thread counts, a reinstalled torch) gets its
+  own server. The child runs in its command's own environment. The first command of a digest
   starts the server in the background and runs in its own process meanwhile; a server exits
   after ``FACEOFF_WARM_START_IDLE`` seconds (default 30) with nothing to run.
 - The child gets the command's stdin, stdout and stderr (its log file under Snakemake), its
@@ -74,6 +75,10 @@ WARM_MODULES = (
     "dvclive",
     "tqdm",
 )
+# Set per command by the tools that run faceoff and read by none of the pre-imported libraries on
+# import: a child gets its command's value (the request carries the environment), and they do not
+# choose the server (DVC names every stage in DVC_STAGE: a server per stage would serve nothing).
+PER_COMMAND_ENV = ("DVC_STAGE",)
 _STREAMS = (0, 1, 2)
 _MAX_SOCKET_PATH = 108  # sockaddr_un.sun_path on Linux, with its terminating NUL
 
@@ -103,7 +108,7 @@ def server_key() -> str:
         "path": sys.path,
         "flags": list(sys.flags),
         "umask": umask,
-        "env": sorted(os.environ.items()),
+        "env": sorted((k, v) for k, v in os.environ.items() if k not in PER_COMMAND_ENV),
         "installed": installed,
         "server": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
     }
@@ -112,8 +117,8 @@ def server_key() -> str:
 
 def run_warm(argv: Sequence[str]) -> int | None:
     """Run ``faceoff argv`` in a warm server; None where it did not start there (run it here)."""
-    if os.environ.get(ENV) != "1" or not supported():
-        return None
+    if os.environ.get(ENV) != "1" or "SLURM_JOB_ID" in os.environ or not supported():
+        return None  # off, or a cluster job: one step per allocation, a server would never pay
     directory = runtime_dir()
     key = server_key()
     base = directory / key
@@ -165,7 +170,8 @@ def _start_server(directory: Path, key: str) -> None:
 def _request(conn: socket.socket, argv: Sequence[str], log: Path) -> int | None:
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
-    header = json.dumps({"argv": list(argv), "cwd": os.getcwd()}).encode() + b"\n"
+    request = {"argv": list(argv), "cwd": os.getcwd(), "env": dict(os.environ)}
+    header = json.dumps(request).encode() + b"\n"
     with contextlib.ExitStack() as stack:
         fds = [_usable_fd(fd, stack) for fd in _STREAMS]
         try:
@@ -317,7 +323,7 @@ def _fork_step(
             selector.close()
             listener.close()
             conn.close()
-            _run_child(request["argv"], request["cwd"], fds)
+            _run_child(request, fds)
     finally:
         for fd in fds:
             os.close(fd)
@@ -332,8 +338,10 @@ def _fork_step(
     return pid, pidfd
 
 
-def _run_child(argv: list[str], cwd: str, fds: list[int]) -> None:
-    """Become the command: its streams, folder and arguments, the faceoff package fresh from disk."""
+def _run_child(request: dict, fds: list[int]) -> None:
+    """Become the command: its streams, folder, environment and arguments, the faceoff package
+    fresh from disk."""
+    argv, cwd = request["argv"], request["cwd"]
     code: int = 1
     try:
         _die_with_parent()
@@ -348,7 +356,8 @@ def _run_child(argv: list[str], cwd: str, fds: list[int]) -> None:
         sys.stdout = _text_stream(1, line_buffering=os.isatty(1))
         sys.stderr = _text_stream(2, line_buffering=True, errors="backslashreplace")
         os.chdir(cwd)
-        os.environ[ENV] = "served"
+        os.environ.clear()
+        os.environ.update(request["env"], **{ENV: "served"})
         for name in [m for m in sys.modules if m == "faceoff" or m.startswith("faceoff.")]:
             del sys.modules[name]
         sys.argv = ["faceoff", *argv]
