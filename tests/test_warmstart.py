@@ -152,9 +152,15 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+# How `faceoff bench` ends, in a fresh process, on each signal: by the signal, or (Ctrl-C) with the
+# KeyboardInterrupt's traceback and status 1.
+ENDS = {signal.SIGTERM: -signal.SIGTERM, signal.SIGKILL: -signal.SIGKILL, signal.SIGINT: 1}
+
+
+@pytest.mark.parametrize("how", list(ENDS))
 def test_stopping_the_command_stops_its_step(work: Path, sockets: Path, how: signal.Signals) -> None:
-    """SIGTERM (Snakemake stopping a job) reaches the step; a command killed outright takes it along."""
+    """Ctrl-C and SIGTERM (Snakemake stopping a job) reach the step; a command killed outright
+    takes it along. Either way the command ends as a fresh one does."""
     _faceoff(["--version"], work, _env(work, sockets))
     log = _server_up(sockets)
     bench = ["bench", "--models", "cyclegan", "--sizes", "32", "--ngf", "4", "--ndf", "4"]
@@ -169,9 +175,10 @@ def test_stopping_the_command_stops_its_step(work: Path, sockets: Path, how: sig
     child = _child_of(log)
     assert _alive(child)
     os.kill(proc.pid, how)
-    assert proc.wait(timeout=60) == -how  # as a fresh process stopped by the signal ends
+    assert proc.wait(timeout=60) == ENDS[how]
     deadline = time.monotonic() + 30
     while _alive(child):
         assert time.monotonic() < deadline, f"the step (pid {child}) outlived its command"
         time.sleep(0.1)
-    assert re.search(rf"pid {child} exited -{int(how)}\n", log.read_text())
+    expected = -signal.SIGKILL if how == signal.SIGKILL else ENDS[how]  # killed by the server
+    assert re.search(rf"pid {child} exited {int(expected)}\n", log.read_text())

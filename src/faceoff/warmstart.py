@@ -32,7 +32,9 @@ tests/test_dvc_repro.py (fresh processes) must equal the Snakemake build (warm),
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import ctypes
 import fcntl
 import hashlib
 import importlib
@@ -46,10 +48,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 ENV = "FACEOFF_WARM_START"  # "1": use a server; a served child sees "served"
 IDLE_ENV = "FACEOFF_WARM_START_IDLE"
@@ -80,6 +84,7 @@ WARM_MODULES = (
 # choose the server (DVC names every stage in DVC_STAGE: a server per stage would serve nothing).
 PER_COMMAND_ENV = ("DVC_STAGE",)
 _STREAMS = (0, 1, 2)
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # passed on to the step
 _MAX_SOCKET_PATH = 108  # sockaddr_un.sun_path on Linux, with its terminating NUL
 
 
@@ -119,6 +124,8 @@ def run_warm(argv: Sequence[str]) -> int | None:
     """Run ``faceoff argv`` in a warm server; None where it did not start there (run it here)."""
     if os.environ.get(ENV) != "1" or "SLURM_JOB_ID" in os.environ or not supported():
         return None  # off, or a cluster job: one step per allocation, a server would never pay
+    if threading.current_thread() is not threading.main_thread():
+        return None  # signals can be passed on only from the main thread
     directory = runtime_dir()
     key = server_key()
     base = directory / key
@@ -172,23 +179,38 @@ def _request(conn: socket.socket, argv: Sequence[str], log: Path) -> int | None:
         stream.flush()
     request = {"argv": list(argv), "cwd": os.getcwd(), "env": dict(os.environ)}
     header = json.dumps(request).encode() + b"\n"
-    with contextlib.ExitStack() as stack:
-        fds = [_usable_fd(fd, stack) for fd in _STREAMS]
-        try:
-            socket.send_fds(conn, [header], fds)
-        except OSError:
-            return None
-    lines = conn.makefile("r")
-    started = lines.readline().split()
-    if started[:1] != ["started"]:
-        return None  # the step never started: run it here
-    pid = int(started[1])
-    forward = {sig: signal.signal(sig, lambda signum, frame: _kill(pid, signum)) for sig in _FORWARDED}
+    child: list[int] = []  # the step's pid, once the server reports it
+    pending: list[int] = []  # signals that came before it
+
+    def forward(signum: int, frame: object) -> None:
+        if child:
+            _kill(child[0], signum)
+        else:
+            pending.append(signum)
+
+    handlers = {sig: signal.signal(sig, forward) for sig in _FORWARDED}
+    started: list[str] = []
+    ended: list[str] = []
     try:
-        ended = lines.readline().split()
+        with contextlib.ExitStack() as stack:
+            fds = [_usable_fd(fd, stack) for fd in _STREAMS]
+            socket.send_fds(conn, [header], fds)
+        lines = conn.makefile("r")
+        started = lines.readline().split()
+        if started[:1] == ["started"]:
+            child.append(int(started[1]))
+            for signum in pending:
+                _kill(child[0], signum)
+            ended = lines.readline().split()
+    except OSError:  # the server went away: before the step started, it runs here
+        pass
     finally:
-        for sig, handler in forward.items():
+        for sig, handler in handlers.items():
             signal.signal(sig, handler)
+    if started[:1] != ["started"]:  # the step never started: it runs here, signalled as it was
+        for signum in pending:
+            os.kill(os.getpid(), signum)
+        return None
     if ended[:1] != ["exit"]:
         print(f"faceoff: error: the warm-start server ended while the step ran (see {log})", file=sys.stderr)
         return 1
@@ -197,9 +219,6 @@ def _request(conn: socket.socket, argv: Sequence[str], log: Path) -> int | None:
         signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
     return code
-
-
-_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _usable_fd(fd: int, stack: contextlib.ExitStack) -> int:
@@ -338,15 +357,13 @@ def _fork_step(
     return pid, pidfd
 
 
-def _run_child(request: dict, fds: list[int]) -> None:
+def _run_child(request: dict[str, Any], fds: list[int]) -> None:
     """Become the command: its streams, folder, environment and arguments, the faceoff package
-    fresh from disk."""
-    argv, cwd = request["argv"], request["cwd"]
-    code: int = 1
+    fresh from disk; end as a fresh process would (an uncaught exception: its traceback, status 1)."""
+    code = 1
     try:
         _die_with_parent()
-        for sig in (signal.SIGINT,):
-            signal.signal(sig, signal.default_int_handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         for target, fd in zip(_STREAMS, fds, strict=True):
@@ -355,19 +372,17 @@ def _run_child(request: dict, fds: list[int]) -> None:
         sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding=sys.stdin.encoding)
         sys.stdout = _text_stream(1, line_buffering=os.isatty(1))
         sys.stderr = _text_stream(2, line_buffering=True, errors="backslashreplace")
-        os.chdir(cwd)
+        os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"], **{ENV: "served"})
         for name in [m for m in sys.modules if m == "faceoff" or m.startswith("faceoff.")]:
             del sys.modules[name]
-        sys.argv = ["faceoff", *argv]
-        code = _exit_code(importlib.import_module("faceoff.cli").main, argv)
+        sys.argv = ["faceoff", *request["argv"]]
+        code = _exit_code(importlib.import_module("faceoff.cli").main, request["argv"])
     except BaseException:
         traceback.print_exc()
     finally:
         with contextlib.suppress(BaseException):
-            import atexit
-
             atexit._run_exitfuncs()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(BaseException):
@@ -375,10 +390,10 @@ def _run_child(request: dict, fds: list[int]) -> None:
         os._exit(code)
 
 
-def _exit_code(main: object, argv: list[str]) -> int:
+def _exit_code(main: Callable[[list[str]], int | None], argv: list[str]) -> int:
     """What ``sys.exit(main(argv))`` makes the process's exit status, as Python computes it."""
     try:
-        result = main(argv)  # type: ignore[operator]
+        result: object = main(argv)
     except SystemExit as exc:
         result = exc.code
     if result is None or isinstance(result, int):
@@ -398,8 +413,6 @@ def _text_stream(fd: int, line_buffering: bool, errors: str = "strict") -> io.Te
 
 def _die_with_parent() -> None:
     """SIGKILL the child if the server dies (prctl PR_SET_PDEATHSIG), so no step runs unwatched."""
-    import ctypes
-
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGKILL, 0, 0, 0)
 
