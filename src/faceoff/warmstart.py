@@ -24,7 +24,8 @@ Unix socket; the server forks, and the child runs the command exactly as a fresh
   ``$FACEOFF_WARM_START_DIR``).
 - Linux only (fork after the imports, file descriptors over the socket, pidfds); the server
   refuses to serve if importing left a thread running (forking one is unsafe). Anywhere it cannot
-  run, a command simply runs in its own process.
+  run, a command simply runs in its own process (a server that could not serve leaves
+  ``<digest>.unusable`` beside its log, and its commands stop trying; delete it to try again).
 
 tests/test_warmstart.py checks the outputs and errors against fresh processes; the DVC build of
 tests/test_dvc_repro.py (fresh processes) must equal the Snakemake build (warm), byte for byte.
