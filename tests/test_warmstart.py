@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -48,12 +49,20 @@ def _faceoff(args: list[str], work: Path, environ: dict[str, str]) -> subprocess
     )
 
 
+def _wait_until(condition: Callable[[], object], timeout: float, failure: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.1)
+
+
 def _server_up(sockets: Path, timeout: float = 120) -> Path:
     """The one server's log, once it serves (the first command started it in the background)."""
-    deadline = time.monotonic() + timeout
-    while not any(log.read_text().count("serving") for log in sockets.glob("*.log")):
-        assert time.monotonic() < deadline, "no warm-start server came up"
-        time.sleep(0.2)
+    _wait_until(
+        lambda: any("serving" in log.read_text() for log in sockets.glob("*.log")),
+        timeout,
+        "no warm-start server came up",
+    )
     (log,) = sockets.glob("*.log")
     return log
 
@@ -138,11 +147,11 @@ def test_command_runs_in_its_own_environment(work: Path, sockets: Path) -> None:
 
 
 def _child_of(log: Path, timeout: float = 120) -> int:
-    deadline = time.monotonic() + timeout
-    while not (found := re.findall(r"pid (\d+): faceoff bench", log.read_text())):
-        assert time.monotonic() < deadline, "the server did not start the command"
-        time.sleep(0.1)
-    return int(found[0])
+    def started() -> list[str]:
+        return re.findall(r"pid (\d+): faceoff bench", log.read_text())
+
+    _wait_until(started, timeout, "the server did not start the command")
+    return int(started()[0])
 
 
 def _alive(pid: int) -> bool:
@@ -176,9 +185,6 @@ def test_stopping_the_command_stops_its_step(work: Path, sockets: Path, how: sig
     assert _alive(child)
     os.kill(proc.pid, how)
     assert proc.wait(timeout=60) == ENDS[how]
-    deadline = time.monotonic() + 30
-    while _alive(child):
-        assert time.monotonic() < deadline, f"the step (pid {child}) outlived its command"
-        time.sleep(0.1)
+    _wait_until(lambda: not _alive(child), 30, f"the step (pid {child}) outlived its command")
     expected = -signal.SIGKILL if how == signal.SIGKILL else ENDS[how]  # killed by the server
     assert re.search(rf"pid {child} exited {int(expected)}\n", log.read_text())
