@@ -18,7 +18,7 @@ from skimage import data as skdata
 
 from faceoff.datasets.crops import center_crop
 from faceoff.datasets.prepared import PreparedSplit, load_split, save_split
-from faceoff.evaluate import build_table, copy_input, evaluate_pair, kinds, summary_table, write_table
+from faceoff.evaluate import kinds
 from faceoff.evaluate import metrics as m
 from faceoff.evaluate.glossary import Glossary, all_glossaries, get_glossary
 from faceoff.evaluate.kid import kid_features
@@ -31,10 +31,24 @@ from faceoff.evaluate.kinds import (
     register_evaluation,
 )
 from faceoff.evaluate.retrieval import retrieval_net
-from faceoff.evaluate.run import Retrieval, face_swap_retrieval, score_pair, translate_all
+from faceoff.evaluate.run import (
+    Retrieval,
+    copy_input,
+    evaluate_pair,
+    face_swap_retrieval,
+    score_pair,
+    translate_all,
+)
 from faceoff.evaluate.samples import FILENAME as SAMPLES_FILE
 from faceoff.evaluate.samples import KEYS, read_samples, write_samples
-from faceoff.evaluate.table import to_latex, to_markdown, variant_table
+from faceoff.evaluate.table import (
+    build_table,
+    summary_table,
+    to_latex,
+    to_markdown,
+    variant_table,
+    write_table,
+)
 from faceoff.faces.identity import DlibFaceEmbedder
 from faceoff.faces.landmarks import LandmarkFinder
 from faceoff.io.atomic import read_json, write_json

@@ -15,8 +15,7 @@ import yaml
 
 from faceoff.evaluate.glossary import get_glossary
 from faceoff.io.video import read_frames
-from faceoff.report.captions import CLAIMS_STUDY
-from faceoff.report.studies import study
+from faceoff.report.studies import CLAIMS_STUDY, study
 from faceoff.warmstart import DIR_ENV
 
 from .pipeline import BIN, REPO, clone_build, copy_workflow, files_under, run

@@ -14,7 +14,7 @@ import pytest
 import torch
 import tqdm.std
 
-from faceoff.evaluate import evaluate_pair
+from faceoff.evaluate.run import evaluate_pair
 from faceoff.io import progress
 from faceoff.io.progress import LogBar, progress_bar
 from faceoff.train import load_translator, train_model

@@ -1,11 +1,13 @@
-"""Registry names cached per digest of the package's sources: a step validates its parameters
-without importing torch and the model zoo, and the cache is never trusted past a change."""
+"""Registry names and facts cached per digest of the package's sources: a step validates its
+parameters, and Snakemake parses the Snakefile, without importing torch and the model zoo; the
+cache is never trusted past a change."""
 
 from __future__ import annotations
 
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,9 +15,13 @@ from pathlib import Path
 
 import yaml
 
-from faceoff.config.registry_cache import CACHE_FILE, PACKAGE, source_digest
+from faceoff.config.registry_cache import CACHE_FILE, PACKAGE, registry_facts, source_digest
+from faceoff.config.resources import train_mem_mb, train_runtime_minutes
+from faceoff.evaluate.kinds import all_evaluations
+from faceoff.train.registry import get_model, model_names, settings_from_dict
 
 from .conftest import REPO
+from .pipeline import BIN, SMOKE, copy_workflow, env
 
 MODELS = "faceoff.train.registry:model_names"
 CONFIGS = [str(REPO / "params.yaml"), str(REPO / "config/smoke.yaml")]
@@ -130,3 +136,55 @@ def test_an_unwritable_cache_only_costs_the_imports(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     assert _probe(blocker / "cache") == {"torch": True, "verdict": "valid"}
     assert _probe(blocker / "cache") == {"torch": True, "verdict": "valid"}
+
+
+def test_model_facts_are_the_registry_s(tmp_path: Path, monkeypatch) -> None:
+    """What the Snakefile plans with (cached facts) is what the registry says: each model's data
+    and evaluation kind, the metrics of each kind, and the cluster resources of its settings."""
+    monkeypatch.setenv("FACEOFF_CACHE_DIR", str(tmp_path / "cache"))
+    facts = registry_facts("faceoff.train.registry:model_facts")
+    assert sorted(facts) == model_names() and "reenact" in facts
+    for name, fact in facts.items():
+        spec = get_model(name)
+        assert (fact["data"], fact["evaluation"]) == (spec.data, spec.evaluation)
+        assert fact["defaults"] == settings_from_dict({"model": name}).to_dict()
+    # The Snakefile's resources: a run's settings over the cached defaults, as the job resolves them.
+    run = {"model": "reenact", "steps": 40, "batch_size": 2}
+    planned = {**facts["reenact"]["defaults"], **run}
+    resolved = settings_from_dict(run).to_dict()
+    assert planned == resolved and resolved["crop_size"] != 256  # reenact's own default, not the base's
+    assert train_runtime_minutes(planned, 2) == train_runtime_minutes(resolved, 2)
+    assert train_mem_mb(planned) == train_mem_mb(resolved)
+    metrics = registry_facts("faceoff.evaluate.kinds:kind_metrics")
+    assert metrics == {name: list(kind.glossary.metrics) for name, kind in all_evaluations().items()}
+
+
+def test_the_snakefile_is_parsed_without_torch(tmp_path: Path) -> None:
+    """Every SLURM job and every `snakemake` call parses the Snakefile: from a warm cache, planning
+    the whole smoke DAG imports no torch, and plans what the first (importing) parse planned."""
+    work = copy_workflow(tmp_path / "wf")
+    cache = tmp_path / "cache"
+    plan = [sys.executable, "-X", "importtime", str(BIN / "snakemake"), "-n", "--configfile", SMOKE]
+
+    def parse() -> tuple[bool, list[tuple[str, ...]]]:
+        proc = subprocess.run(
+            plan, cwd=work, env={**env(work), "FACEOFF_CACHE_DIR": str(cache)}, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        torch = re.search(r"^import time:.*\|\s+torch$", proc.stderr, re.M) is not None
+        # Each job's rule, output, wildcards and resources (its reason lists files in any order).
+        wanted = ("rule ", "output:", "wildcards:", "resources:")
+        jobs = {
+            tuple(line.strip() for line in block.splitlines() if line.strip().startswith(wanted))
+            for block in re.split(r"^\[.*\d\d:\d\d:\d\d.*\]$", proc.stdout, flags=re.M)  # timestamps
+        }
+        return torch, sorted(job for job in jobs if job)
+
+    first_torch, first_plan = parse()
+    assert first_torch  # an empty cache: the registries were imported, then stored
+    torch, second_plan = parse()
+    assert not torch
+    assert second_plan == first_plan
+    trains = [job for job in first_plan if job[0] == "rule train:"]
+    assert len(trains) > 20 and all("runtime=" in job[-1] and "mem_mb=" in job[-1] for job in trains)
+    assert any(job[0] == "rule claims:" for job in first_plan)

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from faceoff.config import load_params
-from faceoff.evaluate import build_table, write_table
 from faceoff.evaluate.glossary import get_glossary
+from faceoff.evaluate.table import build_table, write_table
 from faceoff.io.atomic import write_json
 from faceoff.plots import sample_grid, side_by_side_video
 from faceoff.report.captions import caption, figure_output, run_fields, snakemake_report_files

@@ -1,6 +1,6 @@
 """The claims ledger: each study's conclusions tested on the per-sample files of the runs they name."""
 
-from faceoff.report.captions import CLAIMS_STUDY  # the ledger's category in Snakemake's report
+from faceoff.report.studies import CLAIMS_STUDY  # the ledger's category in Snakemake's report
 
 
 # tables/claims.* is the ledger's, never a family's table (the schema keeps `claims` from naming a family).

@@ -19,6 +19,7 @@ from faceoff.config import (
 )
 from faceoff.config import provenance
 from faceoff.config.load import read_yaml, validate
+from faceoff.config.registry_cache import registry_facts
 from faceoff.config.resources import train_mem_mb, train_runtime_minutes
 from faceoff.datasets.check import item_inputs, missing_sources
 from faceoff.errors import FaceoffError
@@ -41,6 +42,9 @@ OUT = str(LAYOUT.root)
 RUNS = resolve_runs(config)
 LOGS = f"{OUT}/logs"
 ENV = "../../envs/faceoff.yaml"
+# Per model: its data, evaluation kind and default settings, cached per digest of the package's
+# sources, so parsing the Snakefile (every SLURM job does) does not import torch.
+MODELS = registry_facts("faceoff.train.registry:model_facts")
 
 
 wildcard_constraints:
@@ -53,6 +57,10 @@ wildcard_constraints:
 
 def run_of(wildcards):
     return get_run(config, f"{wildcards.family}/{wildcards.run}")
+
+
+def model_of(settings):
+    return MODELS[str(settings.get("model", "cyclegan"))]
 
 
 def family_runs(family):
@@ -107,10 +115,8 @@ def dataset_items(dataset):
 
 def train_input(wildcards):
     """The pair's two items, or every item of the dataset for models trained on all of it."""
-    from faceoff.train import get_model
-
     run = run_of(wildcards)
-    if get_model(run.settings.get("model", "cyclegan")).data == "dataset":
+    if model_of(run.settings)["data"] == "dataset":
         return dataset_items(run.dataset)
     return [prepared_dir(run.dataset, item) for item in run.items]
 
@@ -127,10 +133,9 @@ def family_classifier(wildcards):
 
 
 def resolved_settings(wildcards):
-    """The run's settings with its model's defaults filled in (what the job will train with)."""
-    from faceoff.train import settings_from_dict
-
-    return settings_from_dict(run_of(wildcards).settings).to_dict()
+    """The run's settings over its model's defaults: what the job trains with (and validates)."""
+    settings = run_of(wildcards).settings
+    return {**model_of(settings)["defaults"], **settings}
 
 
 def train_runtime(wildcards, attempt):
@@ -185,12 +190,8 @@ def claims_inputs(wildcards):
     """The per-sample files (and metrics.json, train.json) of every run the claims compare; a bad
     claim (a metric its family's evaluation does not score, say) stops the DAG before any job."""
     from faceoff.evaluate.claims import ClaimError, claim_inputs
-    from faceoff.train import get_model
 
-    kinds = {
-        family: get_model(fam["train"].get("model", "cyclegan")).evaluation
-        for family, fam in active_families(config).items()
-    }
+    kinds = {family: model_of(fam["train"])["evaluation"] for family, fam in active_families(config).items()}
     try:
         return [str(p) for p in claim_inputs(config, kinds)]
     except ClaimError as exc:

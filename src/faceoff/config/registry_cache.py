@@ -10,6 +10,10 @@ the package: editing any module (a model added, a kind removed) changes the dige
 are read again by importing. Plugins' names come from files outside the package, so a process
 that loaded a plugin never reads or writes the cache (see :func:`faceoff.config.load.validate`).
 
+The same holds for the few facts about registered entries that planning a DAG reads (each
+model's data, evaluation kind and default settings: :func:`faceoff.train.registry.model_facts`),
+so the Snakefile is parsed without importing torch (:func:`registry_facts`).
+
 The cache lives in ``$FACEOFF_CACHE_DIR``, else ``$XDG_CACHE_HOME/faceoff``, else
 ``~/.cache/faceoff``; a cache that cannot be written is only a slower start.
 """
@@ -22,13 +26,16 @@ import importlib
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
+
+from faceoff.config.plugins import plugins_loaded
 
 log = logging.getLogger(__name__)
 
 PACKAGE = Path(__file__).resolve().parents[1]  # src/faceoff
-CACHE_FILE = "registry-names.json"
+CACHE_FILE = "registry.json"
 
 
 def registry_names(registry: str) -> list[str]:
@@ -36,6 +43,12 @@ def registry_names(registry: str) -> list[str]:
     module, _, attribute = registry.partition(":")
     names = getattr(importlib.import_module(module), attribute)
     return list(names() if callable(names) else names)
+
+
+def call_registry(function: str) -> Any:
+    """What ``module:function`` returns, imported and called."""
+    module, _, attribute = function.partition(":")
+    return getattr(importlib.import_module(module), attribute)()
 
 
 def cache_dir() -> Path:
@@ -57,16 +70,32 @@ def source_digest(package: Path = PACKAGE) -> str:
 def cached_registry_names(registries: Iterable[str]) -> dict[str, list[str]]:
     """``{registry: names}`` for ``registries``: read from the cache when it was written for these
     sources and holds them all, else imported and written back."""
-    wanted = sorted(set(registries))
+    return _cached("names", registries, registry_names)
+
+
+def registry_facts(function: str) -> Any:
+    """What ``module:function`` returns (JSON values): from the cache unless this process loaded
+    a plugin, whose entries the package's sources do not decide."""
+    if plugins_loaded():
+        return call_registry(function)
+    return _cached("facts", [function], call_registry)[function]
+
+
+def _cached(section: str, keys: Iterable[str], compute: Callable[[str], Any]) -> dict[str, Any]:
+    """``{key: value}`` from the cache's ``section`` when it was written for these sources and
+    holds every key, else computed and written back."""
+    wanted = sorted(set(keys))
     digest = source_digest()
     path = cache_dir() / CACHE_FILE
     stored = _read(path)
-    names = stored.get("names", {}) if stored.get("digest") == digest else {}
-    if all(r in names for r in wanted):
-        return {r: names[r] for r in wanted}
-    names = {**names, **{r: registry_names(r) for r in wanted if r not in names}}
-    _write(path, {"digest": digest, "names": names})
-    return {r: names[r] for r in wanted}
+    if stored.get("digest") != digest:
+        stored = {"digest": digest}
+    values = stored.get(section, {})
+    if all(k in values for k in wanted):
+        return {k: values[k] for k in wanted}
+    values = {**values, **{k: compute(k) for k in wanted if k not in values}}
+    _write(path, {**stored, section: values})
+    return {k: values[k] for k in wanted}
 
 
 def _read(path: Path) -> dict:

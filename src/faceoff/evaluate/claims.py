@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from faceoff.config.layout import Layout
+from faceoff.config.registry_cache import registry_facts
 from faceoff.config.runs import Run, active_families, resolve_runs
 from faceoff.errors import FaceoffError
 from faceoff.evaluate.bootstrap import hierarchical_mean, nested_mean
@@ -160,7 +161,7 @@ def parse_claims(params: Mapping[str, Any], family: str, kind: str | None = None
     glossary (the caller resolves it: the model registry sits above this layer)."""
     fam = params["families"][family]
     defined = set(fam["variants"])
-    own = get_glossary(kind).metrics if kind is not None else {}
+    own = _kind_metrics(kind) if kind is not None else []
     scored = {*own, *(f"{split}_{name}" for split in SCORED_SPLITS for name in own)}
     claims: list[Claim] = []
     for number, raw in enumerate(fam.get("claims") or []):
@@ -224,6 +225,14 @@ def parse_claims(params: Mapping[str, Any], family: str, kind: str | None = None
             )
         )
     return claims
+
+
+def _kind_metrics(kind: str) -> list[str]:
+    """The metrics the ``kind`` evaluation scores, read from the registry cache (no torch)."""
+    known = registry_facts("faceoff.evaluate.kinds:kind_metrics")
+    if kind not in known:
+        return list(get_glossary(kind).metrics)  # the registry's own error names the kinds
+    return known[kind]
 
 
 class _Results:

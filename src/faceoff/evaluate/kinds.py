@@ -121,6 +121,12 @@ def all_evaluations() -> dict[str, EvaluationKind]:
     return dict(KINDS)
 
 
+def kind_metrics() -> dict[str, list[str]]:
+    """Each kind's metric names, as JSON: the claims check their metrics while the Snakefile parses,
+    through :func:`faceoff.config.registry_cache.registry_facts` (no torch to import)."""
+    return {name: list(kind.glossary.metrics) for name, kind in sorted(all_evaluations().items())}
+
+
 def get_evaluation(name: str) -> EvaluationKind:
     kinds = all_evaluations()
     if name not in kinds:

@@ -36,6 +36,8 @@ class Study:
 
 
 STUDIES: dict[str, Study] = {}
+# The claims ledger gathers every study's conclusions: both reports head it with this, not a study.
+CLAIMS_STUDY = "The claims ledger"
 
 
 def register_study(s: Study) -> Study:

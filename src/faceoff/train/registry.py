@@ -66,6 +66,20 @@ def model_names() -> list[str]:
     return sorted(all_models())
 
 
+def model_facts() -> dict[str, dict[str, Any]]:
+    """What planning a DAG reads of each model, as JSON: the data it trains on, its evaluation
+    kind and its default settings. The Snakefile reads it through
+    :func:`faceoff.config.registry_cache.registry_facts`, so its parse does not import torch."""
+    return {
+        name: {
+            "data": spec.data,
+            "evaluation": spec.evaluation,
+            "defaults": settings_from_dict({"model": name}).to_dict(),
+        }
+        for name, spec in sorted(all_models().items())
+    }
+
+
 def get_model(name: str) -> ModelSpec:
     models = all_models()
     if name not in models:
