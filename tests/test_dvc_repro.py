@@ -4,11 +4,16 @@ DVC runs its stages one after another, so its build here runs one variant of eac
 five studies (every stage kind: prepare, train, classifier, evaluate, copy baseline, apply, table,
 figure, report) rather than the smoke DAG's 29 runs; that every stage of the whole smoke DAG is
 declared is tests/test_pipeline.py::test_dvc_declares_exactly_what_snakemake_builds. The DVC build
-starts at once, beside the Snakemake one (conftest.smoke_build) that it is compared with.
+starts at once, beside the Snakemake one (conftest.smoke_build) that it is compared with. Both run
+their steps warm (faceoff.warmstart), as the README tells users to; that fresh processes compute
+the same bytes as warm ones is tests/test_slurm.py's (SLURM jobs run fresh) and
+tests/test_plugins.py's (DVC fresh, Snakemake warm, a plugin's model).
 """
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +22,7 @@ import yaml
 
 from faceoff.config import load_params
 from faceoff.config.runs import applied_runs, resolve_runs
+from faceoff.warmstart import DIR_ENV
 
 from .pipeline import BIN, build_once, copy_workflow, run, same_losses, synthetic_datasets
 
@@ -47,7 +53,9 @@ def _dvc_project(work: Path) -> None:
     run([str(BIN / "dvc"), "init", "-q"], work)
     for dataset in synthetic_datasets(work):
         run([str(BIN / "faceoff"), "-c", "params.yaml", "synth", "--dataset", dataset], work)
-    run([str(BIN / "dvc"), "repro"], work, timeout=BUILD_TIMEOUT)
+    # Warm, as the README tells DVC users: each stage forked by a server that imported torch & co.
+    # (faceoff.warmstart). Fresh processes are compared with warm ones by tests/test_slurm.py.
+    run(["env", "FACEOFF_WARM_START=1", str(BIN / "dvc"), "repro"], work, timeout=BUILD_TIMEOUT)
 
 
 @pytest.fixture(scope="session")
@@ -88,3 +96,9 @@ def test_dvc_repro_matches_snakemake(dvc_build: Path, smoke_build: Path) -> None
     assert (work / SMOKE / "report.html").is_file()
     status = run([str(BIN / "dvc"), "status"], work)
     assert "up to date" in status.stdout
+    # DVC's stages were forked warm (the server's log names each command and its folder).
+    logs = "".join(p.read_text() for p in Path(os.environ[DIR_ENV]).glob("*.log"))
+    served = re.findall(
+        rf"pid \d+: faceoff -c params.yaml train --run (\S+) .*{re.escape(f'(in {work})')}", logs
+    )
+    assert sorted(served) == sorted(f"{r.family}/{r.id}" for r in runs)
