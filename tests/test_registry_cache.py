@@ -13,17 +13,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from faceoff.config.registry_cache import CACHE_FILE, PACKAGE, registry_facts, source_digest
 from faceoff.config.resources import train_mem_mb, train_runtime_minutes
 from faceoff.evaluate.kinds import all_evaluations
 from faceoff.train.registry import get_model, model_names, settings_from_dict
+from faceoff.train.settings import SettingsError
 
 from .conftest import REPO
 from .pipeline import BIN, SMOKE, copy_workflow, env
 
 MODELS = "faceoff.train.registry:model_names"
+RESOLVE = "faceoff.train.registry:resolved_settings"
 CONFIGS = [str(REPO / "params.yaml"), str(REPO / "config/smoke.yaml")]
 # Validate in a fresh process, then report what validation imported and whether it rejected the layer.
 PROBE = """
@@ -140,28 +143,34 @@ def test_an_unwritable_cache_only_costs_the_imports(tmp_path: Path) -> None:
 
 def test_model_facts_are_the_registry_s(tmp_path: Path, monkeypatch) -> None:
     """What the Snakefile plans with (cached facts) is what the registry says: each model's data
-    and evaluation kind, the metrics of each kind, and the cluster resources of its settings."""
+    and evaluation kind, the metrics of each kind, and each run's resolved, validated settings."""
     monkeypatch.setenv("FACEOFF_CACHE_DIR", str(tmp_path / "cache"))
     facts = registry_facts("faceoff.train.registry:model_facts")
     assert sorted(facts) == model_names() and "reenact" in facts
     for name, fact in facts.items():
         spec = get_model(name)
-        assert (fact["data"], fact["evaluation"]) == (spec.data, spec.evaluation)
-        assert fact["defaults"] == settings_from_dict({"model": name}).to_dict()
-    # The Snakefile's resources: a run's settings over the cached defaults, as the job resolves them.
+        assert fact == {"data": spec.data, "evaluation": spec.evaluation}
+    metrics = registry_facts("faceoff.evaluate.kinds:kind_metrics")
+    assert metrics == {name: list(kind.glossary.metrics) for name, kind in all_evaluations().items()}
+    # The Snakefile's resources: the run's settings as the job resolves them, defaults filled in.
     run = {"model": "reenact", "steps": 40, "batch_size": 2}
-    planned = {**facts["reenact"]["defaults"], **run}
+    planned = registry_facts(RESOLVE, run)
     resolved = settings_from_dict(run).to_dict()
     assert planned == resolved and resolved["crop_size"] != 256  # reenact's own default, not the base's
     assert train_runtime_minutes(planned, 2) == train_runtime_minutes(resolved, 2)
     assert train_mem_mb(planned) == train_mem_mb(resolved)
-    metrics = registry_facts("faceoff.evaluate.kinds:kind_metrics")
-    assert metrics == {name: list(kind.glossary.metrics) for name, kind in all_evaluations().items()}
+    stored = json.loads((tmp_path / "cache" / CACHE_FILE).read_text())["facts"]
+    assert stored[RESOLVE + '[{"batch_size": 2, "model": "reenact", "steps": 40}]'] == resolved
+    # Invalid settings raise the settings' own error, and are not stored.
+    with pytest.raises(SettingsError, match="crop_size 34 is not a multiple of 4"):
+        registry_facts(RESOLVE, {"netG": "resnet_6blocks", "crop_size": 34})
+    assert len(json.loads((tmp_path / "cache" / CACHE_FILE).read_text())["facts"]) == len(stored)
 
 
 def test_the_snakefile_is_parsed_without_torch(tmp_path: Path) -> None:
     """Every SLURM job and every `snakemake` call parses the Snakefile: from a warm cache, planning
-    the whole smoke DAG imports no torch, and plans what the first (importing) parse planned."""
+    the whole smoke DAG imports no torch, and plans what the first (importing) parse planned; invalid
+    settings stop it as before."""
     work = copy_workflow(tmp_path / "wf")
     cache = tmp_path / "cache"
     plan = [sys.executable, "-X", "importtime", str(BIN / "snakemake"), "-n", "--configfile", SMOKE]
@@ -188,3 +197,18 @@ def test_the_snakefile_is_parsed_without_torch(tmp_path: Path) -> None:
     trains = [job for job in first_plan if job[0] == "rule train:"]
     assert len(trains) > 20 and all("runtime=" in job[-1] and "mem_mb=" in job[-1] for job in trains)
     assert any(job[0] == "rule claims:" for job in first_plan)
+    # A run's invalid settings still stop the plan, with the settings' own message.
+    (work / "bad.yaml").write_text(
+        yaml.safe_dump({"families": {"faceoff": {"variants": {"baseline": {"crop_size": 34}}}}})
+    )
+    bad = subprocess.run(
+        [*plan[3:], "bad.yaml"],
+        cwd=work,
+        env={**env(work), "FACEOFF_CACHE_DIR": str(cache)},
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        bad.returncode != 0
+        and "SettingsError: crop_size 34 is not a multiple of 4" in bad.stdout + bad.stderr
+    )

@@ -2,6 +2,7 @@
 
 import os
 import sys
+from functools import cache
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -42,8 +43,8 @@ OUT = str(LAYOUT.root)
 RUNS = resolve_runs(config)
 LOGS = f"{OUT}/logs"
 ENV = "../../envs/faceoff.yaml"
-# Per model: its data, evaluation kind and default settings, cached per digest of the package's
-# sources, so parsing the Snakefile (every SLURM job does) does not import torch.
+# Per model: its data and evaluation kind, cached per digest of the package's sources (as are the
+# runs' resolved settings below), so parsing the Snakefile (every SLURM job does) imports no torch.
 MODELS = registry_facts("faceoff.train.registry:model_facts")
 
 
@@ -133,9 +134,13 @@ def family_classifier(wildcards):
 
 
 def resolved_settings(wildcards):
-    """The run's settings over its model's defaults: what the job trains with (and validates)."""
-    settings = run_of(wildcards).settings
-    return {**model_of(settings)["defaults"], **settings}
+    """The run's settings, validated, with its model's defaults filled in (what the job trains with)."""
+    return _resolved_settings(f"{wildcards.family}/{wildcards.run}")
+
+
+@cache  # asked for each resource of each training job
+def _resolved_settings(run_id):
+    return registry_facts("faceoff.train.registry:resolved_settings", get_run(config, run_id).settings)
 
 
 def train_runtime(wildcards, attempt):

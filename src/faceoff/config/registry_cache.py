@@ -11,7 +11,7 @@ are read again by importing. Plugins' names come from files outside the package,
 that loaded a plugin never reads or writes the cache (see :func:`faceoff.config.load.validate`).
 
 The same holds for the few facts about registered entries that planning a DAG reads (each
-model's data, evaluation kind and default settings: :func:`faceoff.train.registry.model_facts`),
+model's data and evaluation kind, a run's validated settings: :mod:`faceoff.train.registry`),
 so the Snakefile is parsed without importing torch (:func:`registry_facts`).
 
 The cache lives in ``$FACEOFF_CACHE_DIR``, else ``$XDG_CACHE_HOME/faceoff``, else
@@ -45,10 +45,10 @@ def registry_names(registry: str) -> list[str]:
     return list(names() if callable(names) else names)
 
 
-def call_registry(function: str) -> Any:
-    """What ``module:function`` returns, imported and called."""
+def call_registry(function: str, *args: Any) -> Any:
+    """What ``module:function(*args)`` returns, imported and called."""
     module, _, attribute = function.partition(":")
-    return getattr(importlib.import_module(module), attribute)()
+    return getattr(importlib.import_module(module), attribute)(*args)
 
 
 def cache_dir() -> Path:
@@ -73,12 +73,14 @@ def cached_registry_names(registries: Iterable[str]) -> dict[str, list[str]]:
     return _cached("names", registries, registry_names)
 
 
-def registry_facts(function: str) -> Any:
-    """What ``module:function`` returns (JSON values): from the cache unless this process loaded
-    a plugin, whose entries the package's sources do not decide."""
+def registry_facts(function: str, *args: Any) -> Any:
+    """What ``module:function(*args)`` returns (JSON arguments and value): from the cache unless
+    this process loaded a plugin, whose entries the package's sources do not decide. An exception
+    is raised, not stored."""
     if plugins_loaded():
-        return call_registry(function)
-    return _cached("facts", [function], call_registry)[function]
+        return call_registry(function, *args)
+    key = f"{function}{json.dumps(args, sort_keys=True)}" if args else function
+    return _cached("facts", [key], lambda _: call_registry(function, *args))[key]
 
 
 def _cached(section: str, keys: Iterable[str], compute: Callable[[str], Any]) -> dict[str, Any]:

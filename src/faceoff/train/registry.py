@@ -67,17 +67,19 @@ def model_names() -> list[str]:
 
 
 def model_facts() -> dict[str, dict[str, Any]]:
-    """What planning a DAG reads of each model, as JSON: the data it trains on, its evaluation
-    kind and its default settings. The Snakefile reads it through
-    :func:`faceoff.config.registry_cache.registry_facts`, so its parse does not import torch."""
+    """What planning a DAG reads of each model, as JSON: the data it trains on and its evaluation
+    kind. The Snakefile reads it through :func:`faceoff.config.registry_cache.registry_facts`, so
+    its parse does not import torch."""
     return {
-        name: {
-            "data": spec.data,
-            "evaluation": spec.evaluation,
-            "defaults": settings_from_dict({"model": name}).to_dict(),
-        }
+        name: {"data": spec.data, "evaluation": spec.evaluation}
         for name, spec in sorted(all_models().items())
     }
+
+
+def resolved_settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` validated and completed with its model's defaults, as JSON: what the run trains
+    with, and what the Snakefile asks a cluster for (through the same cache as :func:`model_facts`)."""
+    return settings_from_dict(values).to_dict()
 
 
 def get_model(name: str) -> ModelSpec:
