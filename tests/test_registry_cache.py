@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from faceoff.config import registry_cache
 from faceoff.config.registry_cache import CACHE_FILE, PACKAGE, registry_facts, source_digest
 from faceoff.config.resources import train_mem_mb, train_runtime_minutes
 from faceoff.evaluate.kinds import all_evaluations
@@ -145,6 +146,9 @@ def test_model_facts_are_the_registry_s(tmp_path: Path, monkeypatch) -> None:
     """What the Snakefile plans with (cached facts) is what the registry says: each model's data
     and evaluation kind, the metrics of each kind, and each run's resolved, validated settings."""
     monkeypatch.setenv("FACEOFF_CACHE_DIR", str(tmp_path / "cache"))
+    # The cached path, even where an earlier test of this worker loaded the test plugins (whose
+    # models then answer here too: the registry is this process's).
+    monkeypatch.setattr(registry_cache, "plugins_loaded", lambda: False)
     facts = registry_facts("faceoff.train.registry:model_facts")
     assert sorted(facts) == model_names() and "reenact" in facts
     for name, fact in facts.items():
