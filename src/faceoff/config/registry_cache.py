@@ -38,17 +38,21 @@ PACKAGE = Path(__file__).resolve().parents[1]  # src/faceoff
 CACHE_FILE = "registry.json"
 
 
+def _attribute(name: str) -> Any:
+    """The object ``module:attribute`` names, its module imported."""
+    module, _, attribute = name.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
 def registry_names(registry: str) -> list[str]:
     """The names registered in ``registry`` (``module:attribute``, a mapping or a function), imported."""
-    module, _, attribute = registry.partition(":")
-    names = getattr(importlib.import_module(module), attribute)
+    names = _attribute(registry)
     return list(names() if callable(names) else names)
 
 
 def call_registry(function: str, *args: Any) -> Any:
     """What ``module:function(*args)`` returns, imported and called."""
-    module, _, attribute = function.partition(":")
-    return getattr(importlib.import_module(module), attribute)(*args)
+    return _attribute(function)(*args)
 
 
 def cache_dir() -> Path:
