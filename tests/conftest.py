@@ -49,6 +49,16 @@ def _quiet_single_thread() -> None:
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _dvc_logs_to_the_session_stream() -> None:
+    """Importing dvc attaches its log handler to the sys.stdout of that moment. Imported first
+    inside a test with ``capsys`` (training imports it through DVCLive), the handler would keep
+    that test's stream, closed when the test ends, and a later in-process DVC call that logs
+    (``Repo.init``) would fail with "I/O operation on closed file"; imported here, it keeps the
+    session's."""
+    import dvc  # noqa: F401
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _registry_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """The registry-name cache of every process the tests start, shared by the workers, instead
     of the user's own (faceoff.config.registry_cache)."""
