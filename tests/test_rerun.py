@@ -268,11 +268,13 @@ def _each_params_file_parsed_once() -> Iterator[None]:
 
 def _dvc_view(work: Path) -> tuple[set[str], nx.DiGraph]:
     """The stages `dvc status` names, and DVC's DAG (job -> the jobs it reads), as job names."""
-    from dvc.repo import Repo
+    from dvc.repo import Repo, lock_repo
 
     runs = _runs(yaml.safe_load((work / "params.yaml").read_text()))
-    with Repo(str(work)) as repo, _each_params_file_parsed_once():
-        index = repo.index  # read once: `status` reads its own, and a fresh one after it is a third
+    # Under one lock, DVC reads its index once: each locked call (`status`) otherwise drops it and
+    # reads the project's dvc.yaml and dvc.lock again.
+    with Repo(str(work)) as repo, lock_repo(repo), _each_params_file_parsed_once():
+        index = repo.index
         names = {stage.addressing: _job(stage.cmd, runs)[0] for stage in index.stages}
         graph = nx.relabel_nodes(index.graph, {s: names[s.addressing] for s in index.graph.nodes})
         stale = {names[addressing] for addressing in repo.status()}

@@ -3,8 +3,9 @@ reviewer's `dvc pull` (that `dvc repro` itself builds the same files: tests/test
 
 The reviewer pulls from the author's remote as a folder and, as from a published remote, through
 a read-only HTTP server without credentials. Every way ends in a fresh clone where `dvc status`
-is clean, `dvc repro` runs nothing, the tables and figures are byte-identical, and Snakemake
-(after `snakemake --touch`, which puts the pulled files' times back in DAG order) plans no job.
+is clean (every pulled file is the one DVC recorded) and the tables and figures are
+byte-identical; in the first, `dvc repro` runs nothing and Snakemake (after `snakemake --touch`,
+which puts the pulled files' times back in DAG order) plans no job.
 """
 
 from __future__ import annotations
@@ -44,24 +45,29 @@ def _publish(work: Path) -> None:
     run(_dvc("push", "-q"), work)
 
 
-def _check_clone(work: Path, clone_dir: Path, remote_url: str | None = None) -> str:
-    """Clone, pull (from the project's remote, or from ``remote_url`` configured the way a
-    reviewer does: in the clone's local config, no credentials), and check nothing reruns."""
+def _pull_clone(work: Path, clone_dir: Path, remote_url: str | None = None) -> None:
+    """Clone and pull (from the project's remote, or from ``remote_url`` configured the way a
+    reviewer does: in the clone's local config, no credentials); check what came is what DVC
+    recorded (`dvc status`) and the author's bytes."""
     run(["git", "clone", "-q", str(work), str(clone_dir)], clone_dir.parent)
     if remote_url:
         run(_dvc("remote", "add", "--local", "--default", "public", remote_url), clone_dir)
     run(_dvc("pull", "-q"), clone_dir)
     status = run(_dvc("status"), clone_dir).stdout
     assert "Data and pipelines are up to date" in status, status
-    repro = run(_dvc("repro"), clone_dir).stdout
-    assert "Running stage" not in repro, repro
     for rel in SHARED:
         assert (clone_dir / SMOKE / rel).read_bytes() == (work / SMOKE / rel).read_bytes(), rel
+    assert (clone_dir / SMOKE / "train/faceoff/A2B-baseline-s0/model.pt").stat().st_size > 0
+
+
+def _nothing_reruns(clone_dir: Path) -> None:
+    """The README's reviewer steps after the pull: `dvc repro` runs no stage, and Snakemake, once
+    `snakemake --touch` has put the pulled files' times back in DAG order, plans no job."""
+    repro = run(_dvc("repro"), clone_dir).stdout
+    assert "Running stage" not in repro, repro
     run([str(BIN / "snakemake"), "--touch", "--cores", "1"], clone_dir)
     plan = run([str(BIN / "snakemake"), "-n", "--cores", "1"], clone_dir)
     assert "Nothing to be done" in plan.stdout + plan.stderr, plan.stdout[-3000:]
-    assert (clone_dir / SMOKE / "train/faceoff/A2B-baseline-s0/model.pt").stat().st_size > 0
-    return status
 
 
 @dataclass(frozen=True)
@@ -90,15 +96,17 @@ def author(smoke_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Autho
 def test_cluster_results_are_committed_then_pulled_not_retrained(author: Author, tmp_path: Path) -> None:
     assert any(word in author.status_before_commit for word in ("changed", "new", "modified"))
     assert "Data and pipelines are up to date" in run(_dvc("status"), author.work).stdout
-    _check_clone(author.work, tmp_path / "reviewer")
+    _pull_clone(author.work, tmp_path / "reviewer")
+    _nothing_reruns(tmp_path / "reviewer")
 
 
 @pytest.mark.service
 def test_reviewer_pulls_over_read_only_http(author: Author, tmp_path: Path) -> None:
-    """The author's remote published by a web server (GET and HEAD only): a clone pulls through it."""
+    """The author's remote published by a web server (GET and HEAD only): a clone pulls through it.
+    What the pull brought is what DVC recorded, so the steps after it behave as in the test above."""
     log = tmp_path / "http.log"
     with http_server(author.work.parent / "remote", log) as url:
-        _check_clone(author.work, tmp_path / "reviewer", remote_url=url)
+        _pull_clone(author.work, tmp_path / "reviewer", remote_url=url)
     requests = re.findall(r'"(\w+) (\S+) HTTP/[\d.]+" (\d+)', log.read_text())
     assert {method for method, _, _ in requests} <= {"GET", "HEAD"}, requests
     fetched = {path for method, path, status in requests if method == "GET" and status == "200"}
