@@ -138,6 +138,21 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
         load_params([PARAMS, broken])
 
 
+def test_the_c_parser_reads_every_configuration_as_the_pure_python_one_does(tmp_path: Path) -> None:
+    """read_yaml uses libyaml's parser (PyYAML built with it, as the pinned wheel is): the same
+    values on the project's parameter files and the schema, and an error that says where."""
+    from faceoff.config.load import read_yaml
+
+    assert yaml.CSafeLoader
+    config = sorted((REPO / "config").glob("*.yaml"))
+    for path in [PARAMS, *config, REPO / "src/faceoff/schemas/params.schema.yaml"]:
+        assert read_yaml(path) == yaml.load(path.read_text(), Loader=yaml.SafeLoader), path
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("families:\n  faceoff: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"(?s)broken.yaml: not valid YAML .*line 3, column 1"):
+        read_yaml(broken)
+
+
 def test_missing_sources_one_message_per_dataset(tmp_path: Path) -> None:
     params = load_params([PARAMS, _override(tmp_path, {"run_families": ["faceoff"]})])
     messages = missing_sources(params, root=tmp_path)

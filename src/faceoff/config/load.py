@@ -40,7 +40,13 @@ def not_one_of(value: Any, choices: Iterable[str]) -> str:
 def schema() -> dict[str, Any]:
     """The params JSON schema (src/faceoff/schemas/params.schema.yaml, shipped with the package)."""
     text = resources.files("faceoff").joinpath("schemas/params.schema.yaml").read_text()
-    return yaml.safe_load(text)
+    return _parse(text)
+
+
+def _parse(text: str) -> Any:
+    """YAML's safe loader, with libyaml's C parser where PyYAML has it: every command reads the
+    parameter layers and the schema, ~8x as fast as with the pure-Python parser."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -59,7 +65,7 @@ def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: parameter file not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = _parse(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(data, dict):
