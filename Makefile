@@ -26,7 +26,7 @@ env: $(STAMP)
 
 # INSTALLER=uv (default): pip installs uv into the environment, uv installs the rest (torch & co.,
 # about 6 GB, in about 40 s instead of pip's two minutes). INSTALLER=pip: pip alone, for a site
-# whose package mirror is configured for pip only (pip.conf); uv reads UV_INDEX_URL instead.
+# whose package mirror is configured for pip only (pip.conf; uv reads UV_DEFAULT_INDEX, uv.toml).
 INSTALLER ?= uv
 INSTALL := $(if $(filter uv,$(INSTALLER)),$(BIN)/uv pip install --quiet --python $(BIN)/python,$(BIN)/pip install --quiet)
 

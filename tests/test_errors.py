@@ -253,3 +253,29 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     assert proc.returncode != 0 and "Traceback" in proc.stderr and "ConfigError: unknown run" in proc.stderr
     proc = _faceoff(tmp_path, "--debug", "train", "--run", "faceoff/nope")
     assert "Traceback" in proc.stderr and "ConfigError: unknown run" in proc.stderr
+
+
+def test_mtcnn_weights_are_found_without_importing_facenet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`faceoff config check` locates the package's MTCNN files without importing the package
+    (which imports torchvision); without the package, it says so instead of failing."""
+    import importlib.util
+
+    import facenet_pytorch
+
+    from faceoff.faces.weights import locate
+
+    probe = "import sys; from faceoff.faces.weights import locate; w = locate('mtcnn'); "
+    probe += "print(w.present, 'facenet_pytorch' in sys.modules, *w.files)"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    data = Path(facenet_pytorch.__file__).parent / "data"
+    assert out == ["True", "False", *(str(data / f"{s}.pt") for s in ("pnet", "rnet", "onet"))]
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n: None if n == "facenet_pytorch" else find_spec(n)
+    )
+    assert locate("mtcnn").problem() == (
+        "MTCNN weights: the package facenet-pytorch is not installed (`make env` installs it). "
+        "They ship with the package facenet-pytorch: reinstall it."
+    )

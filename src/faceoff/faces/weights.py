@@ -115,17 +115,17 @@ def _shipped_dlib(network: str, locator: str, title: str) -> Callable[[], Weight
 
 
 def _mtcnn() -> Weights:
-    from importlib import resources
+    from importlib.util import find_spec
 
-    data = resources.files("facenet_pytorch") / "data"
-    files = tuple(Path(str(data / f"{stage}.pt")) for stage in ("pnet", "rnet", "onet"))
-    return Weights(
-        "mtcnn",
-        "MTCNN weights",
-        files,
-        "facenet-pytorch",
-        "They ship with the package facenet-pytorch: reinstall it.",
-    )
+    # Found, not imported: importing facenet_pytorch imports torchvision (~2 s of a config check).
+    spec = find_spec("facenet_pytorch")
+    title, fix = "MTCNN weights", "They ship with the package facenet-pytorch: reinstall it."
+    if spec is None or not spec.submodule_search_locations:
+        unavailable = "the package facenet-pytorch is not installed (`make env` installs it)"
+        return Weights("mtcnn", title, (), "facenet-pytorch", fix, unavailable=unavailable)
+    data = Path(next(iter(spec.submodule_search_locations))) / "data"
+    files = tuple(data / f"{stage}.pt" for stage in ("pnet", "rnet", "onet"))
+    return Weights("mtcnn", title, files, "facenet-pytorch", fix)
 
 
 LOCATORS: dict[str, Callable[[], Weights]] = {
