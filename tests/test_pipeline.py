@@ -7,6 +7,7 @@ import os
 import re
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,6 +57,61 @@ def test_smoke_jobs_ran_warm(smoke_build: Path) -> None:
     served = re.findall(rf"pid \d+: faceoff .* (train|evaluate) --run \S+ .*{here}", logs)
     runs = sum(len(variants) for variants in RUN.values())
     assert len(served) >= runs, f"{len(served)} of {2 * runs} training and evaluation jobs ran warm"
+
+
+def _ran_first(rule: str) -> bool:
+    """The rules the workflow gives priority (TRAINING_FIRST): the trainings and what they wait on."""
+    return rule.startswith("synth_") or rule in {"prepare", "train", "train_classifier"}
+
+
+def _passed_over(log: str) -> list[str]:
+    """Jobs a Snakemake log shows started while a job of a :func:`_ran_first` rule, its inputs all
+    made, was left waiting: one "<rule> <jobid> before <rule> <jobid>" per case. A scheduling round
+    is an "Execute N jobs" line; the jobs it starts are the job blocks after it, each a rule line,
+    its input and output lines and its jobid; an input is made by the job with an output at or above it."""
+    rules: dict[int, str] = {}
+    inputs: dict[int, list[str]] = {}
+    outputs: dict[int, list[str]] = {}
+    rounds: list[tuple[set[int], list[int]]] = []  # (jobs finished when selected, jobs started)
+    done: set[int] = set()
+    block: dict[str, Any] = {}
+    for line in log.splitlines():
+        if re.match(r"Execute \d+ jobs", line):
+            rounds.append((set(done), []))
+        elif m := re.match(r"(?:local)?rule (\w+):$", line):
+            block = {"rule": m.group(1), "input": [], "output": []}
+        elif block and (m := re.match(r"\s+(input|output): (.*)", line)):
+            block[m.group(1)] = m.group(2).split(", ")
+        elif block and (m := re.match(r"\s+jobid: (\d+)", line)):
+            job = int(m.group(1))
+            rules[job], inputs[job], outputs[job] = block["rule"], block["input"], block["output"]
+            rounds[-1][1].append(job)
+            block = {}
+        elif m := re.match(r"Finished jobid: (\d+)", line):
+            done.add(int(m.group(1)))
+
+    def makers(paths: list[str]) -> set[int]:
+        return {j for p in paths for j, outs in outputs.items() for o in outs if f"{p}/".startswith(f"{o}/")}
+
+    needs = {job: makers(paths) for job, paths in inputs.items()}
+    started: set[int] = set()
+    passed = []
+    for finished, chosen in rounds:
+        started |= set(chosen)
+        ready = [j for j in rules if _ran_first(rules[j]) and j not in started and needs[j] <= finished]
+        late = [c for c in chosen if not _ran_first(rules[c])]
+        passed += [f"{rules[c]} {c} before {rules[w]} {w}" for c in late for w in ready]
+    return passed
+
+
+def test_smoke_ran_trainings_first(smoke_build: Path) -> None:
+    """Trainings, the long jobs, and the synthesis and preprocessing they wait on start before any
+    ready evaluation, apply, table or figure (workflow/rules/common.smk, TRAINING_FIRST): no
+    training is left to start late while the short jobs run out."""
+    (log,) = (smoke_build / ".snakemake" / "log").glob("*.snakemake.log")
+    text = log.read_text()
+    assert len(re.findall(r"^(?:local)?rule train:", text, re.M)) == sum(len(v) for v in RUN.values())
+    assert _passed_over(text) == []
 
 
 def _snakemake_outputs(work: Path) -> set[str]:

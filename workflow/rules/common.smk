@@ -46,6 +46,10 @@ ENV = "../../envs/faceoff.yaml"
 # Per model: its data and evaluation kind, cached per digest of the package's sources (as are the
 # runs' resolved settings below), so parsing the Snakefile (every SLURM job does) imports no torch.
 MODELS = registry_facts("faceoff.train.registry:model_facts")
+# Trainings are the DAG's long jobs (a minute or more each in the demo, its evaluations seconds):
+# the rules on the way to them and the trainings themselves run first, so that no training starts
+# late and leaves a core idle at the end while the short jobs are long done.
+TRAINING_FIRST = 1
 
 
 wildcard_constraints:

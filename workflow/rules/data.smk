@@ -12,6 +12,7 @@ for _name, _ds in config["datasets"].items():
             directory(_ds["source"]),
         log:
             f"{LOGS}/synth/{_name}.log",
+        priority: TRAINING_FIRST
         params:
             faceoff=FACEOFF,
             dataset=_name,
@@ -31,6 +32,7 @@ rule prepare:
         directory(f"{OUT}/prepared/{{dataset}}/{{item}}"),
     log:
         f"{LOGS}/prepare/{{dataset}}/{{item}}.log",
+    priority: TRAINING_FIRST
     threads: 1
     resources:
         mem_mb=4000,

@@ -23,6 +23,7 @@ rule train:
         faceoff=FACEOFF,
         settings=settings_of("train"),
         code=code_of("train"),
+    priority: TRAINING_FIRST
     threads: 1
     resources:
         mem_mb=train_mem,
@@ -57,6 +58,7 @@ rule train_classifier:
         faceoff=FACEOFF,
         settings=settings_of("train_classifier"),
         code=code_of("train_classifier"),
+    priority: TRAINING_FIRST
     threads: 1
     resources:
         mem_mb=4000,
