@@ -23,8 +23,8 @@ from faceoff.train.runtime import resolve_precision
 from tests.test_train import make_split, settings, train_cyclegan
 
 ROOT = Path(__file__).resolve().parents[1]
-# What each configuration states for every run: the studies trained in float32; the demo spends
-# native bf16 where a CPU has it on more of its time budget (fp32 elsewhere: emulated bf16 is slower).
+# What each configuration states for every run: the studies trained in float32; the demo trains
+# in bf16 where the CPU computes it natively and in fp32 elsewhere (emulated bf16 is slower).
 CONFIGS = {
     "paper": (["params.yaml"], "fp32"),
     "demo": (["params.yaml", "config/demo.yaml"], "auto"),
