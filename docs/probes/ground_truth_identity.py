@@ -1,0 +1,78 @@
+"""How the face-off metrics read the ground truth itself, sharp and degraded (README, *Demo numbers*).
+
+Scores a translator that returns each test frame's rendered ground truth (A's frames as B, B's as
+A), optionally blurred or downscaled, with the evaluation the face-off family runs
+(:func:`faceoff.evaluate.run.score_pair`, dlib's identity network and landmarks, the demo's 96 px
+crops and 40 frames). Run it after `make demo`:
+
+    .venv/bin/python docs/probes/ground_truth_identity.py results/demo/prepared/persons
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from faceoff.datasets.prepared import load_split
+from faceoff.evaluate.run import center_crop, score_pair
+from faceoff.faces.identity import make_embedder
+from faceoff.faces.landmarks import LandmarkFinder
+
+CROP, FRAMES = 96, 40
+
+
+def _blur(sigma: float) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda image: cv2.GaussianBlur(image, (0, 0), sigma)
+
+
+def _down(factor: int) -> Callable[[np.ndarray], np.ndarray]:
+    def degrade(image: np.ndarray) -> np.ndarray:
+        small = cv2.resize(image, (CROP // factor, CROP // factor), interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (CROP, CROP), interpolation=cv2.INTER_LINEAR)
+
+    return degrade
+
+
+DEGRADATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "as rendered": lambda image: image,
+    "blur sigma 1": _blur(1),
+    "blur sigma 2": _blur(2),
+    "blur sigma 3": _blur(3),
+    "down 2x": _down(2),
+    "down 4x": _down(4),
+}
+
+
+def _truth_translator(
+    truth: dict[bytes, np.ndarray], degrade: Callable[[np.ndarray], np.ndarray]
+) -> Callable[..., np.ndarray]:
+    """A translator returning each frame's degraded ground truth; the way back (outputs to
+    sources) has none, so those frames pass unchanged."""
+
+    def translate(direction: str, frames: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+        return np.stack([degrade(truth[f.tobytes()]) if f.tobytes() in truth else f for f in frames])
+
+    return translate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("prepared", type=Path, help="the prepared persons dataset (items A and B)")
+    args = parser.parse_args()
+    test_a, test_b = (load_split(args.prepared / item, "test") for item in ("A", "B"))
+    truth = {}  # a cropped source frame's bytes -> its cropped ground truth
+    for split, target in ((center_crop(test_a, CROP), "B"), (center_crop(test_b, CROP), "A")):
+        truth |= {frame.tobytes(): gt for frame, gt in zip(split.frames, split.gt[target], strict=True)}
+    embed, landmarks = make_embedder("dlib_resnet").embed, LandmarkFinder()
+    for name, degrade in DEGRADATIONS.items():
+        translate = _truth_translator(truth, degrade)
+        scores = score_pair(translate, test_a, test_b, embed, landmarks, crop_size=CROP, max_frames=FRAMES)[0]
+        print(f"{name:14s} l1_gt {scores['l1_gt']:.4f}  identity_sim {scores['identity_sim']:+.4f}")
+
+
+if __name__ == "__main__":
+    main()
