@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("prepared", type=Path, help="the prepared persons dataset (items A and B)")
     args = parser.parse_args()
     test_a, test_b = (load_split(args.prepared / item, "test") for item in ("A", "B"))
-    truth = {}  # a cropped source frame's bytes -> its cropped ground truth
+    truth: dict[bytes, np.ndarray] = {}  # a cropped source frame's bytes -> its cropped ground truth
     for split, target in ((center_crop(test_a, CROP), "B"), (center_crop(test_b, CROP), "A")):
         truth |= {frame.tobytes(): gt for frame, gt in zip(split.frames, split.gt[target], strict=True)}
     embed, landmarks = make_embedder("dlib_resnet").embed, LandmarkFinder()
