@@ -2,8 +2,8 @@
 
 Scores a translator that returns each test frame's rendered ground truth (A's frames as B, B's as
 A), optionally blurred or downscaled, with the evaluation the face-off family runs
-(:func:`faceoff.evaluate.run.score_pair`, dlib's identity network and landmarks, the demo's 96 px
-crops and 40 frames). Run it after `make demo`:
+(:func:`faceoff.evaluate.run.score_pair`, dlib's identity network and landmarks, and the face-off
+family's crop size and frame count from the parameters). Run it after `make demo`:
 
     .venv/bin/python docs/probes/ground_truth_identity.py results/demo/prepared/persons
 """
@@ -17,12 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from faceoff.config import load_params
 from faceoff.datasets.prepared import load_split
 from faceoff.evaluate.run import center_crop, score_pair
 from faceoff.faces.identity import make_embedder
 from faceoff.faces.landmarks import LandmarkFinder
-
-CROP, FRAMES = 96, 40
 
 
 def _blur(sigma: float) -> Callable[[np.ndarray], np.ndarray]:
@@ -31,8 +30,9 @@ def _blur(sigma: float) -> Callable[[np.ndarray], np.ndarray]:
 
 def _down(factor: int) -> Callable[[np.ndarray], np.ndarray]:
     def degrade(image: np.ndarray) -> np.ndarray:
-        small = cv2.resize(image, (CROP // factor, CROP // factor), interpolation=cv2.INTER_AREA)
-        return cv2.resize(small, (CROP, CROP), interpolation=cv2.INTER_LINEAR)
+        height, width = image.shape[:2]
+        small = cv2.resize(image, (width // factor, height // factor), interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
     return degrade
 
@@ -62,15 +62,20 @@ def _truth_translator(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("prepared", type=Path, help="the prepared persons dataset (items A and B)")
+    parser.add_argument(
+        "-c", dest="params", action="append", help="parameter files (default: params.yaml, config/demo.yaml)"
+    )
     args = parser.parse_args()
+    faceoff = load_params(args.params or ["params.yaml", "config/demo.yaml"])["families"]["faceoff"]
+    crop, frames = faceoff["train"]["crop_size"], faceoff["evaluate"]["max_frames"]
     test_a, test_b = (load_split(args.prepared / item, "test") for item in ("A", "B"))
     truth: dict[bytes, np.ndarray] = {}  # a cropped source frame's bytes -> its cropped ground truth
-    for split, target in ((center_crop(test_a, CROP), "B"), (center_crop(test_b, CROP), "A")):
+    for split, target in ((center_crop(test_a, crop), "B"), (center_crop(test_b, crop), "A")):
         truth |= {frame.tobytes(): gt for frame, gt in zip(split.frames, split.gt[target], strict=True)}
     embed, landmarks = make_embedder("dlib_resnet").embed, LandmarkFinder()
     for name, degrade in DEGRADATIONS.items():
         translate = _truth_translator(truth, degrade)
-        scores = score_pair(translate, test_a, test_b, embed, landmarks, crop_size=CROP, max_frames=FRAMES)[0]
+        scores = score_pair(translate, test_a, test_b, embed, landmarks, crop_size=crop, max_frames=frames)[0]
         print(f"{name:14s} l1_gt {scores['l1_gt']:.4f}  identity_sim {scores['identity_sim']:+.4f}")
 
 
