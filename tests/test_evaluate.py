@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from argparse import Namespace
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -32,10 +33,13 @@ from faceoff.evaluate.kinds import (
 )
 from faceoff.evaluate.retrieval import retrieval_net
 from faceoff.evaluate.run import (
+    REFERENCE_FRAMES,
     Retrieval,
     copy_input,
+    evaluate_job,
     evaluate_pair,
     face_swap_retrieval,
+    reference_frames,
     score_pair,
     translate_all,
 )
@@ -53,6 +57,8 @@ from faceoff.faces.identity import DlibFaceEmbedder
 from faceoff.faces.landmarks import LandmarkFinder
 from faceoff.io.atomic import read_json, write_json
 from faceoff.io.video import read_frames
+from faceoff.synth import EXPRESSION_PRESETS, person_identity, person_motion
+from faceoff.synth.render import render_face
 
 SIZE, CROP, N = 96, 88, 6
 
@@ -391,6 +397,90 @@ def test_id_retrieval_finds_the_target_person(nets: Dlib) -> None:
     assert perfect["id_retrieval"] == 100.0 and copied["id_retrieval"] == 0.0
     assert rows["id_retrieval"].tolist() == [100.0] * 6 and perfect["id_retrieval_gallery"] == 2
     assert perfect["kid"] < 0.01 < copied["kid"]  # the outputs are the target's real frames
+
+
+def _rendered(identity: Any, motion: list[Any], truth: tuple[str, Any] | None = None) -> PreparedSplit:
+    """Synthetic frames of ``identity`` moving as ``motion``, with the renderer's exact landmarks and,
+    with ``truth`` (name, identity), the same frames rendered as that other person."""
+    faces = [render_face(identity, f.expression, f.pose, f.lighting, 112) for f in motion]
+    gt = {}
+    if truth is not None:
+        gt[truth[0]] = np.stack(
+            [render_face(truth[1], f.expression, f.pose, f.lighting, 112).image for f in motion]
+        )
+    return PreparedSplit(
+        frames=np.stack([f.image for f in faces]),
+        landmarks=np.stack([f.landmarks for f in faces]),
+        masks=np.stack([f.mask for f in faces]),
+        index=np.arange(len(faces)),
+        gt=gt,
+    )
+
+
+def test_identity_reference_holds_the_person_not_the_scored_clip(nets: Dlib) -> None:
+    """Two rendered persons whose scored clips each hold one expression (A surprised, B happy), as a
+    short test stretch of a real video does. Against references made of those clips, the ground
+    truth (A's clip rendered as B) sits half-way between the persons (identity_sim near 0, as the
+    demo pair's truth did: +0.10); against references spread over the train frames, which show
+    many expressions, it is clearly B (the demo pair's: +0.61) and copying the input clearly is not."""
+    names = ("A", "B")
+    identity = {k: person_identity(0, k) for k in names}
+    motion = {k: person_motion(0, k, 210, 25.0) for k in names}
+    held = {"A": EXPRESSION_PRESETS["SU"], "B": EXPRESSION_PRESETS["HA"]}
+    train = {k: _rendered(identity[k], motion[k][:200:5]) for k in names}
+    test = {
+        k: _rendered(identity[k], [replace(f, expression=held[k]) for f in motion[k][200:]], (o, identity[o]))
+        for k, o in (names, names[::-1])
+    }
+    truth = {
+        f.tobytes(): gt
+        for k, o in (names, names[::-1])
+        for f, gt in zip(test[k].frames, test[k].gt[o], strict=True)
+    }
+
+    def truth_of(direction: str, frames: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+        return np.stack([truth.get(f.tobytes(), f) for f in frames])
+
+    references = tuple(reference_frames(train[k], 20) for k in names)
+    assert [len(r) for r in references] == [20, 20] and references[0].index.tolist()[::19] == [0, 39]
+    score = {
+        (translator, refs): score_pair(t, test["A"], test["B"], nets.embed, nets.landmarks, references=r)[0][
+            "identity_sim"
+        ]
+        for translator, t in (("truth", truth_of), ("copy", None))
+        for refs, r in (("clip", None), ("train", references))
+    }
+    assert abs(score["truth", "clip"]) < 0.15  # the clip's expression drowns the identity
+    assert score["truth", "train"] > 0.35 and score["copy", "train"] < -0.15
+    assert score["truth", "train"] - score["copy", "train"] > 0.6
+
+
+def test_evaluation_takes_references_from_the_train_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The translate kind's references: evaluate.identity_reference_frames train frames (default
+    REFERENCE_FRAMES) of each person; 0 scores against the test frames."""
+    frames = np.zeros((100, 8, 8, 3), np.uint8)
+    split = PreparedSplit(frames, np.zeros((100, 68, 2), np.float32), frames[..., 0], np.arange(100))
+    asked: list[tuple[str, str]] = []
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr("faceoff.evaluate.run.evaluate_pair", lambda *a, **k: seen.update(k) or {})
+
+    def job(**options: Any) -> EvaluationJob:
+        return EvaluationJob(
+            None, ("P", "Q"), {"P": split, "Q": split}, Path("."), None, None, 8, None, 4, 25.0,
+            options, lambda item, name: asked.append((item, name)) or split, lambda: None,
+        )  # fmt: skip
+
+    evaluate_job(job())
+    assert asked == [("P", "train"), ("Q", "train")]
+    assert [r.index.tolist() for r in seen["references"]] == [
+        reference_frames(split, REFERENCE_FRAMES).index.tolist()
+    ] * 2
+    assert len(seen["references"][0]) == REFERENCE_FRAMES and seen["references"][0].index[-1] == 99
+    evaluate_job(job(identity_reference_frames=10))
+    assert len(seen["references"][1]) == 10
+    asked.clear()
+    evaluate_job(job(identity_reference_frames=0))
+    assert seen["references"] is None and asked == []
 
 
 def test_face_swap_families_retrieve_with_another_network(nets: Dlib) -> None:

@@ -380,7 +380,8 @@ def test_family_pair_decides_what_sagan_renders_and_is_scored(tmp_path: Path) ->
         run = get_run(params, f"expression/{pair}-sagan-s0")
         layout = Layout.of(params)
         for item in run.items:
-            save_split(layout.prepared("jaffe", item), "test", data[item])
+            for split in ("train", "test"):  # train: the identity references
+                save_split(layout.prepared("jaffe", item), split, data[item])
         shutil.copytree(tmp_path / "sagan", layout.train("expression", run.id))
         assert (
             cli_main(["-c", str(repo / "params.yaml"), "-c", str(override), "evaluate", "--run", run.key])

@@ -389,7 +389,8 @@ def test_each_fast_path_switch_turns_off(key: str) -> None:
 
 def test_cpu_defaults_and_deterministic_mode() -> None:
     rt = Runtime.resolve(settings(), "cpu")
-    assert (rt.channels_last, rt.data_on_device, rt.fused_optimizer) == (False, False, False)
+    assert (rt.channels_last, rt.data_on_device) == (False, False)
+    assert rt.fused_optimizer and not Runtime.resolve(settings(optimizer="rmsprop"), "cpu").fused_optimizer
     assert rt.batch_passes and rt.precision == "fp32"  # fp32 unless asked for
     assert Runtime.resolve(settings(precision="auto"), "cpu").precision in ("fp32", "bf16")  # bf16: native
     assert not Runtime.resolve(settings(deterministic=True), "cuda").cudnn_benchmark

@@ -1,11 +1,15 @@
 """How the face-off metrics read the ground truth itself, sharp and degraded (README, *Demo numbers*).
 
-Scores a translator that returns each test frame's rendered ground truth (A's frames as B, B's as
-A), optionally blurred or downscaled, with the evaluation the face-off family runs
-(:func:`faceoff.evaluate.run.score_pair`, dlib's identity network and landmarks, and the face-off
-family's crop size and frame count from the parameters). Run it after `make demo`:
+Scores the copy-input baseline and a translator that returns each test frame's rendered ground
+truth (A's frames as B, B's as A), optionally blurred or downscaled, with the evaluation the
+face-off family runs (:func:`faceoff.evaluate.run.score_pair`, dlib's identity network and
+landmarks, the face-off family's crop size, frame count and identity references from the
+parameters). Run it after `make demo`:
 
     .venv/bin/python docs/probes/ground_truth_identity.py results/demo/prepared/persons
+
+``--reference-frames 0`` makes each person's identity reference of the scored test frames, as the
+evaluation did before ``evaluate.identity_reference_frames``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import numpy as np
 
 from faceoff.config import load_params
 from faceoff.datasets.prepared import load_split
-from faceoff.evaluate.run import center_crop, score_pair
+from faceoff.evaluate.run import REFERENCE_FRAMES, center_crop, reference_frames, score_pair
 from faceoff.faces.identity import make_embedder
 from faceoff.faces.landmarks import LandmarkFinder
 
@@ -65,17 +69,38 @@ def main() -> None:
     parser.add_argument(
         "-c", dest="params", action="append", help="parameter files (default: params.yaml, config/demo.yaml)"
     )
+    parser.add_argument(
+        "--reference-frames",
+        type=int,
+        help="evaluate.identity_reference_frames to use instead of the parameters' (0: the test frames)",
+    )
     args = parser.parse_args()
     faceoff = load_params(args.params or ["params.yaml", "config/demo.yaml"])["families"]["faceoff"]
     crop, frames = faceoff["train"]["crop_size"], faceoff["evaluate"]["max_frames"]
+    n_refs = faceoff["evaluate"].get("identity_reference_frames", REFERENCE_FRAMES)
+    n_refs = n_refs if args.reference_frames is None else args.reference_frames
     test_a, test_b = (load_split(args.prepared / item, "test") for item in ("A", "B"))
+    references = None
+    if n_refs:
+        references = tuple(
+            reference_frames(load_split(args.prepared / item, "train"), n_refs) for item in "AB"
+        )
     truth: dict[bytes, np.ndarray] = {}  # a cropped source frame's bytes -> its cropped ground truth
     for split, target in ((center_crop(test_a, crop), "B"), (center_crop(test_b, crop), "A")):
         truth |= {frame.tobytes(): gt for frame, gt in zip(split.frames, split.gt[target], strict=True)}
     embed, landmarks = make_embedder("dlib_resnet").embed, LandmarkFinder()
-    for name, degrade in DEGRADATIONS.items():
-        translate = _truth_translator(truth, degrade)
-        scores = score_pair(translate, test_a, test_b, embed, landmarks, crop_size=crop, max_frames=frames)[0]
+    translators = {"copy input": None} | {k: _truth_translator(truth, d) for k, d in DEGRADATIONS.items()}
+    for name, translate in translators.items():
+        scores = score_pair(
+            translate,
+            test_a,
+            test_b,
+            embed,
+            landmarks,
+            crop_size=crop,
+            max_frames=frames,
+            references=references,
+        )[0]
         print(f"{name:14s} l1_gt {scores['l1_gt']:.4f}  identity_sim {scores['identity_sim']:+.4f}")
 
 

@@ -68,8 +68,8 @@ class PreparedSplit:
     def size(self) -> int:
         return int(self.frames.shape[1])
 
-    def take(self, rows: slice) -> PreparedSplit:
-        """The same rows of every array (views of memory maps stay lazy)."""
+    def take(self, rows: slice | np.ndarray) -> PreparedSplit:
+        """The same rows of every array (a slice of memory maps stays a lazy view; an index array copies)."""
         return PreparedSplit(
             frames=self.frames[rows],
             landmarks=self.landmarks[rows],

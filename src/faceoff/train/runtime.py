@@ -48,7 +48,7 @@ class Runtime:
             # Batch norm mixes the samples of a batch: batching passes would change the result.
             batch_passes=s.batch_passes and getattr(s, "norm", "instance") != "batch",
             data_on_device=s.data_on_device and cuda,
-            fused_optimizer=s.fused_optimizer and cuda and getattr(s, "optimizer", "adam") == "adam",
+            fused_optimizer=s.fused_optimizer and getattr(s, "optimizer", "adam") == "adam",
             cudnn_benchmark=s.cudnn_benchmark and cuda and not s.deterministic,
             compile=s.compile,
             deterministic=s.deterministic,

@@ -60,7 +60,7 @@ class BaseSettings:
     channels_last: bool | None = None
     batch_passes: bool = True  # run the identity passes batched with the translations (instance/no norm)
     data_on_device: bool = True  # CUDA: frames kept on the GPU as uint8, crop and flip done there
-    fused_optimizer: bool = True  # CUDA: fused Adam kernels
+    fused_optimizer: bool = True  # Adam as one fused kernel per parameter group (CUDA and CPU)
     cudnn_benchmark: bool = True  # CUDA: autotuned convolutions (ignored when deterministic)
     compile: bool = False  # torch.compile the networks (slow start, pays off on long GPU runs)
     deterministic: bool = False  # torch.use_deterministic_algorithms and deterministic cuDNN
