@@ -57,8 +57,9 @@ from faceoff.faces.identity import DlibFaceEmbedder
 from faceoff.faces.landmarks import LandmarkFinder
 from faceoff.io.atomic import read_json, write_json
 from faceoff.io.video import read_frames
-from faceoff.synth import EXPRESSION_PRESETS, person_identity, person_motion
+from faceoff.synth import EXPRESSION_PRESETS, Identity, person_identity, person_motion
 from faceoff.synth.render import render_face
+from faceoff.synth.sequence import FrameParams
 
 SIZE, CROP, N = 96, 88, 6
 
@@ -399,7 +400,9 @@ def test_id_retrieval_finds_the_target_person(nets: Dlib) -> None:
     assert perfect["kid"] < 0.01 < copied["kid"]  # the outputs are the target's real frames
 
 
-def _rendered(identity: Any, motion: list[Any], truth: tuple[str, Any] | None = None) -> PreparedSplit:
+def _rendered(
+    identity: Identity, motion: list[FrameParams], truth: tuple[str, Identity] | None = None
+) -> PreparedSplit:
     """Synthetic frames of ``identity`` moving as ``motion``, with the renderer's exact landmarks and,
     with ``truth`` (name, identity), the same frames rendered as that other person."""
     faces = [render_face(identity, f.expression, f.pose, f.lighting, 112) for f in motion]

@@ -53,9 +53,9 @@ DIRECTIONS = ("A2B", "B2A")
 # split (``evaluate.identity_reference_frames``; 0: the test frames being scored, as before).
 # The scored frames are one short stretch of a video (the demo's 40: 1.6 s of one head pose, one
 # expression, one light), so a reference made of them holds that stretch's conditions as much as
-# the person; the ground truth (A's frames rendered as B) then scores identity_sim +0.10 on the
-# demo pair, B's unseen frames +0.58 and a translator perfect in B's colours alone -0.55. With 40
-# train frames (9.6 s): +0.62 for the truth, +0.58 for B's unseen frames (README, Demo numbers).
+# the person: on the demo pair the ground truth itself (A's frames rendered as B) scores
+# identity_sim +0.095 against such references, +0.609 against 40 train frames (9.6 s of varied
+# poses and expressions; README, Demo numbers).
 REFERENCE_FRAMES = 40
 KID_SUBSETS, KID_SUBSET_SIZE, KID_SEED = 100, 1000, 0
 METRICS = {
