@@ -2,8 +2,8 @@
 *Demo numbers*).
 
 Scores, with the evaluation the face-off family runs (:func:`faceoff.evaluate.run.score_pair`,
-dlib's identity network and landmarks, the family's crop size and frame count from the
-parameters), translators that return
+the family's identity network, crop size and frame count from the parameters, dlib's landmarks),
+translators that return
 
 - each test frame's rendered ground truth (A's frames as B, B's as A), as rendered, blurred or
   downscaled (both directions; the copy-input baseline beside them);
@@ -121,7 +121,9 @@ def main() -> None:
             reference_frames(load_split(args.prepared / item, "train"), n_refs) for item in "AB"
         ),
     }
-    embed, landmarks = make_embedder("dlib_resnet").embed, LandmarkFinder()
+    # The family's identity network for metrics, as the evaluation step chooses it.
+    embed = make_embedder(faceoff["evaluate"].get("identity_net", "dlib_resnet")).embed
+    landmarks = LandmarkFinder()
 
     def row(
         name: str, translate: Callable[..., np.ndarray] | None, source: PreparedSplit, key: str = ""
