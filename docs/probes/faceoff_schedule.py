@@ -29,12 +29,12 @@ import numpy as np
 import yaml
 
 METRICS = ("l1_gt", "ssim_gt", "identity_sim", "kid")
-DEFAULT_GRID = (
-    "lr 2e-4, 360 steps (the demo until 2026-12-04):",
-    "lr 2e-4, 240 steps:steps=160,steps_decay=80",
+DEFAULT_GRID = (  # each names lr, steps and steps_decay, so that config/demo.yaml's choice does not leak in
+    "lr 2e-4, 360 steps (the demo until 2026-12-04):lr=2.0e-4,steps=240,steps_decay=120",
+    "lr 2e-4, 240 steps:lr=2.0e-4,steps=160,steps_decay=80",
     "lr 5e-4, 240 steps (the demo since):lr=5.0e-4,steps=160,steps_decay=80",
-    "lr 5e-4, 360 steps:lr=5.0e-4",
-    "lr 1e-3, 360 steps:lr=1.0e-3",
+    "lr 5e-4, 360 steps:lr=5.0e-4,steps=240,steps_decay=120",
+    "lr 1e-3, 360 steps:lr=1.0e-3,steps=240,steps_decay=120",
     "lr 5e-4, 720 steps:lr=5.0e-4,steps=480,steps_decay=240",
 )
 
