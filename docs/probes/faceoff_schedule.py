@@ -7,7 +7,7 @@ and their mean. A setting is ``NAME:key=value,...``, overrides of ``families.fac
 of params.yaml and config/demo.yaml (``--setting "lr5e-4 240:lr=5.0e-4,steps=160,steps_decay=80"``);
 without ``--setting`` the grid the README quotes runs. Every run reads the prepared persons of a
 built demo and writes only under ``--work`` (a temporary folder by default), ``--jobs`` at a time
-with one torch thread each. Run it after `make demo` (the default grid: 18 trainings, about 15
+with one torch thread each. Run it after `make demo` (the default grid: 18 trainings, about 12
 minutes on 2 cores):
 
     .venv/bin/python docs/probes/faceoff_schedule.py results/demo --seeds 0,1,2
@@ -51,25 +51,30 @@ def parse_setting(text: str) -> tuple[str, dict[str, object]]:
     return name, overrides
 
 
-def run_one(demo: Path, work: Path, index: int, name: str, overrides: dict[str, object], seed: int) -> dict:
-    """Train and evaluate the baseline under ``overrides`` and ``seed``; its metrics and train time."""
+def setting_folder(
+    demo: Path, work: Path, index: int, overrides: dict[str, object], seeds: list[int]
+) -> Path:
+    """The output folder of one setting: the demo's data linked in, its parameter file written."""
     out = work / f"setting{index}"
     out.mkdir(parents=True, exist_ok=True)
     for part in ("prepared", "raw"):
-        link = out / part
-        if not link.exists():
-            link.symlink_to((demo / part).resolve())
-    config = out / "probe.yaml"
-    family = {"seeds": [seed], "train": overrides}
-    config.write_text(yaml.safe_dump({"output_dir": str(out), "families": {"faceoff": family}}))
+        if not (out / part).exists():
+            (out / part).symlink_to((demo / part).resolve())
+    family = {"seeds": seeds, "train": overrides}
+    (out / "probe.yaml").write_text(yaml.safe_dump({"output_dir": str(out), "families": {"faceoff": family}}))
+    return out
+
+
+def run_one(out: Path, name: str, seed: int) -> dict:
+    """Train and evaluate the baseline of the setting in ``out`` with ``seed``; its metrics and train time."""
     run = f"faceoff/A2B-baseline-s{seed}"
-    base = [sys.executable, "-m", "faceoff", "-c", "params.yaml", "-c", "config/demo.yaml", "-c", str(config)]
+    config = ["-c", "params.yaml", "-c", "config/demo.yaml", "-c", str(out / "probe.yaml")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     seconds = {}
     for step in ("train", "evaluate"):
         started = time.monotonic()
         with open(out / f"{step}-s{seed}.log", "w") as log:
-            command = [*base, step, "--run", run, "--threads", "1"]
+            command = [sys.executable, "-m", "faceoff", *config, step, "--run", run, "--threads", "1"]
             subprocess.run(command, check=True, stdout=log, stderr=log, env=env)
         seconds[step] = time.monotonic() - started
     metrics = json.loads((out / "evaluate" / run.replace("/", os.sep) / "metrics.json").read_text())
@@ -95,9 +100,10 @@ def main() -> None:
     settings = [parse_setting(text) for text in (args.setting or DEFAULT_GRID)]
     seeds = [int(s) for s in args.seeds.split(",")]
     work = args.work or Path(tempfile.mkdtemp(prefix="faceoff-schedule-"))
-    tasks = [(i, name, over, seed) for i, (name, over) in enumerate(settings) for seed in seeds]
+    folders = [setting_folder(args.demo, work, i, over, seeds) for i, (_, over) in enumerate(settings)]
+    tasks = [(out, name, seed) for out, (name, _) in zip(folders, settings, strict=True) for seed in seeds]
     with ThreadPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(lambda t: run_one(args.demo, work, *t), tasks))
+        rows = list(pool.map(lambda task: run_one(*task), tasks))
     print(f"runs in {work}; each metric: mean over seeds {seeds} (per seed)")
     print("| setting | train s | " + " | ".join(METRICS) + " |")
     print("|:--|--:|" + "--:|" * len(METRICS))
