@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+ROOT = Path(__file__).resolve().parents[2]  # the repository: params.yaml, config/demo.yaml
 METRICS = ("l1_gt", "ssim_gt", "identity_sim", "kid")
 DEFAULT_GRID = (  # each names lr, steps and steps_decay, so that config/demo.yaml's choice does not leak in
     "lr 2e-4, 360 steps (the demo until 2026-12-04):lr=2.0e-4,steps=240,steps_decay=120",
@@ -68,14 +69,21 @@ def setting_folder(
 def run_one(out: Path, name: str, seed: int) -> dict:
     """Train and evaluate the baseline of the setting in ``out`` with ``seed``; its metrics and train time."""
     run = f"faceoff/A2B-baseline-s{seed}"
-    config = ["-c", "params.yaml", "-c", "config/demo.yaml", "-c", str(out / "probe.yaml")]
+    config = [
+        "-c",
+        str(ROOT / "params.yaml"),
+        "-c",
+        str(ROOT / "config/demo.yaml"),
+        "-c",
+        str(out / "probe.yaml"),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     seconds = {}
     for step in ("train", "evaluate"):
         started = time.monotonic()
         with open(out / f"{step}-s{seed}.log", "w") as log:
             command = [sys.executable, "-m", "faceoff", *config, step, "--run", run, "--threads", "1"]
-            subprocess.run(command, check=True, stdout=log, stderr=log, env=env)
+            subprocess.run(command, check=True, stdout=log, stderr=log, env=env, cwd=ROOT)
         seconds[step] = time.monotonic() - started
     metrics = json.loads((out / "evaluate" / run.replace("/", os.sep) / "metrics.json").read_text())
     return {"setting": name, "seed": seed, "train_s": seconds["train"], **{k: metrics[k] for k in METRICS}}
@@ -99,7 +107,7 @@ def main() -> None:
         raise SystemExit(f"{args.demo}/prepared/persons not found: run `make demo` first")
     settings = [parse_setting(text) for text in (args.setting or DEFAULT_GRID)]
     seeds = [int(s) for s in args.seeds.split(",")]
-    work = args.work or Path(tempfile.mkdtemp(prefix="faceoff-schedule-"))
+    work = (args.work or Path(tempfile.mkdtemp(prefix="faceoff-schedule-"))).resolve()
     folders = [setting_folder(args.demo, work, i, over, seeds) for i, (_, over) in enumerate(settings)]
     tasks = [(out, name, seed) for out, (name, _) in zip(folders, settings, strict=True) for seed in seeds]
     with ThreadPoolExecutor(args.jobs) as pool:
