@@ -81,9 +81,11 @@ def run_one(out: Path, name: str, seed: int) -> dict:
     seconds = {}
     for step in ("train", "evaluate"):
         started = time.monotonic()
-        with open(out / f"{step}-s{seed}.log", "w") as log:
+        log_path = out / f"{step}-s{seed}.log"
+        with open(log_path, "w") as log:
             command = [sys.executable, "-m", "faceoff", *config, step, "--run", run, "--threads", "1"]
-            subprocess.run(command, check=True, stdout=log, stderr=log, env=env, cwd=ROOT)
+            if subprocess.run(command, stdout=log, stderr=log, env=env, cwd=ROOT).returncode:
+                raise SystemExit(f"{name!r}, seed {seed}: faceoff {step} failed, see {log_path}")
         seconds[step] = time.monotonic() - started
     metrics = json.loads((out / "evaluate" / run.replace("/", os.sep) / "metrics.json").read_text())
     return {"setting": name, "seed": seed, "train_s": seconds["train"], **{k: metrics[k] for k in METRICS}}
