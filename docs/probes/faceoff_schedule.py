@@ -7,7 +7,7 @@ and their mean. A setting is ``NAME:key=value,...``, overrides of ``families.fac
 of params.yaml and config/demo.yaml (``--setting "lr5e-4 240:lr=5.0e-4,steps=160,steps_decay=80"``);
 without ``--setting`` the grid the README quotes runs. Every run reads the prepared persons of a
 built demo and writes only under ``--work`` (a temporary folder by default), ``--jobs`` at a time
-with one torch thread each. Run it after `make demo` (the default grid: 18 trainings, about 12
+with one torch thread each. Run it after `make demo` (the default grid: 18 trainings, about 14
 minutes on 2 cores):
 
     .venv/bin/python docs/probes/faceoff_schedule.py results/demo --seeds 0,1,2
