@@ -11,6 +11,8 @@ import torch
 from faceoff import bench
 from faceoff.bench import gpu_check
 from faceoff.bench.models import measured_peak, step_flops
+from faceoff.bench.specs import named_overrides
+from faceoff.config.load import ConfigError
 
 TRAIN_COLUMNS = [
     *("model", "setting", "size", "precision", "batch", "s/step", "speedup", "cpu_s", "img/s"),
@@ -200,3 +202,13 @@ def test_apply_bench_reports_both_throughputs_from_one_run(capsys: pytest.Captur
     assert "160 px synthetic video" in out and "resnet_6blocks ngf 16" in out
     ratios = [line for line in out.splitlines() if line.startswith("ratio apply_fp32: ")]
     assert len(ratios) == 1 and "of the preprocessing throughput" in ratios[0]
+
+
+def test_named_overrides_read_yaml_values_and_refuse_a_bare_key() -> None:
+    """``faceoff bench`` settings and the docs probes share one reading of ``name:key=value``."""
+    assert named_overrides("fast") == ("fast", {})
+    name, overrides = named_overrides("lr 5e-4, 240 steps:lr=5.0e-4:compile=true:netG=resnet_6blocks")
+    assert name == "lr 5e-4, 240 steps"
+    assert overrides == {"lr": 5.0e-4, "compile": True, "netG": "resnet_6blocks"}
+    with pytest.raises(ConfigError, match="'steps' is not key=value"):
+        named_overrides("plain:steps")

@@ -3,8 +3,9 @@ seeds (README, *Demo numbers*; issue 17, item 4).
 
 Trains the demo's face-off baseline (A2B) once per setting and seed with ``faceoff train``, scores
 it with ``faceoff evaluate`` exactly as the DAG does, and prints each setting's metrics per seed
-and their mean. A setting is ``NAME:key=value,...``, overrides of ``families.faceoff.train`` on top
-of params.yaml and config/demo.yaml (``--setting "lr5e-4 240:lr=5.0e-4,steps=160,steps_decay=80"``);
+and their mean. A setting is ``NAME:key=value:...``, overrides of ``families.faceoff.train`` on top
+of params.yaml and config/demo.yaml, as ``faceoff bench`` writes them
+(``--setting "lr 5e-4, 240 steps:lr=5.0e-4:steps=160:steps_decay=80"``);
 without ``--setting`` the grid the README quotes runs. Every run reads the prepared persons of a
 built demo and writes only under ``--work`` (a temporary folder by default), ``--jobs`` at a time
 with one torch thread each. Run it after `make demo` (the default grid: 18 trainings, about 14
@@ -28,28 +29,18 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from faceoff.bench.specs import named_overrides
+
 ROOT = Path(__file__).resolve().parents[2]  # the repository: params.yaml, config/demo.yaml
 METRICS = ("l1_gt", "ssim_gt", "identity_sim", "kid")
 DEFAULT_GRID = (  # each names lr, steps and steps_decay, so that config/demo.yaml's choice does not leak in
-    "lr 2e-4, 360 steps (the demo until 2026-12-04):lr=2.0e-4,steps=240,steps_decay=120",
-    "lr 2e-4, 240 steps:lr=2.0e-4,steps=160,steps_decay=80",
-    "lr 5e-4, 240 steps (the demo since):lr=5.0e-4,steps=160,steps_decay=80",
-    "lr 5e-4, 360 steps:lr=5.0e-4,steps=240,steps_decay=120",
-    "lr 1e-3, 360 steps:lr=1.0e-3,steps=240,steps_decay=120",
-    "lr 5e-4, 720 steps:lr=5.0e-4,steps=480,steps_decay=240",
+    "lr 2e-4, 360 steps (the demo until 2026-12-04):lr=2.0e-4:steps=240:steps_decay=120",
+    "lr 2e-4, 240 steps:lr=2.0e-4:steps=160:steps_decay=80",
+    "lr 5e-4, 240 steps (the demo since):lr=5.0e-4:steps=160:steps_decay=80",
+    "lr 5e-4, 360 steps:lr=5.0e-4:steps=240:steps_decay=120",
+    "lr 1e-3, 360 steps:lr=1.0e-3:steps=240:steps_decay=120",
+    "lr 5e-4, 720 steps:lr=5.0e-4:steps=480:steps_decay=240",
 )
-
-
-def parse_setting(text: str) -> tuple[str, dict[str, object]]:
-    """``NAME:key=value,...`` -> (NAME, overrides); values are read as YAML scalars."""
-    name, _, pairs = text.rpartition(":") if ":" in text else (text, "", "")
-    overrides = {}
-    for pair in filter(None, pairs.split(",")):
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"--setting {text!r}: {pair!r} is not key=value")
-        overrides[key.strip()] = yaml.safe_load(value)
-    return name, overrides
 
 
 def setting_folder(
@@ -99,7 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("demo", type=Path, help="a built demo's output folder (results/demo)")
     parser.add_argument(
-        "--setting", action="append", help="NAME:key=value,... (repeat; default: the README's grid)"
+        "--setting", action="append", help="NAME:key=value:... (repeat; default: the README's grid)"
     )
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each (default 2)")
@@ -107,7 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.demo / "prepared" / "persons").is_dir():
         raise SystemExit(f"{args.demo}/prepared/persons not found: run `make demo` first")
-    settings = [parse_setting(text) for text in (args.setting or DEFAULT_GRID)]
+    settings = [named_overrides(text) for text in (args.setting or DEFAULT_GRID)]
     seeds = [int(s) for s in args.seeds.split(",")]
     work = (args.work or Path(tempfile.mkdtemp(prefix="faceoff-schedule-"))).resolve()
     folders = [setting_folder(args.demo, work, i, over, seeds) for i, (_, over) in enumerate(settings)]

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from faceoff.bench.models import (
     bench_stepper,
@@ -25,6 +24,8 @@ from faceoff.bench.models import (
     step_flops,
     timed,
 )
+from faceoff.bench.specs import named_overrides
+from faceoff.config.load import ConfigError
 from faceoff.config.plugins import load_plugins
 from faceoff.config.runs import FAST_PATH
 from faceoff.errors import FaceoffError
@@ -392,16 +393,13 @@ def _bench_apply(args: argparse.Namespace, device: str) -> None:
 
 def _setting(spec: str, presets: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """``name[:key=value...]``: a preset and overrides, values read as YAML (true, 3, null)."""
-    name, *overrides = spec.split(":")
+    try:
+        name, overrides = named_overrides(spec)
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None
     if name not in presets:
         raise SystemExit(f"unknown setting {name!r} (presets: {', '.join(presets)})")
-    values = dict(presets[name])
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"{spec!r}: override {item!r} is not key=value")
-        values[key] = yaml.safe_load(value)
-    return values
+    return {**presets[name], **overrides}
 
 
 def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
