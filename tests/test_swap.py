@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -362,6 +363,27 @@ def test_progressive_resumes_exactly_across_stage_boundaries(
     with torch.no_grad():
         expected = to_uint8(full.eval()(torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1))
     assert np.array_equal(translator.translate("AB", frames), expected)
+
+
+@pytest.mark.usefixtures("keep_threads")
+def test_progressive_parallel_sides_resume_exactly_and_match_the_serial_step(
+    pair64: dict[str, PreparedSplit], tmp_path: Path
+) -> None:
+    """Both directions and both discriminators on two threads at once, across the stage changes:
+    a run stopped inside stage 2 and resumed ends with the uninterrupted run's weights, and the
+    first step's losses are the serial step's up to rounding."""
+    s = ProgressiveSettings.from_dict({**PROGRESSIVE, "threads": 2})
+    parallel, serial = (
+        ProgressiveStepper(replace(s, parallel_sides=on), pair64["A"], pair64["B"], seed=3, device="cpu")
+        for on in (True, False)
+    )
+    assert parallel.sides.parallel and not serial.sides.parallel
+    torch.testing.assert_close(parallel.train_step(0), serial.train_step(0), rtol=1e-5, atol=1e-6)
+    train_model(s, pair64, ("A", "B"), tmp_path / "full", seed=3, progress=False)
+    split = tmp_path / "split"
+    assert train_model(s, pair64, ("A", "B"), split, seed=3, progress=False, stop_after=4)["stopped"]
+    assert train_model(s, pair64, ("A", "B"), split, seed=3, progress=False)["resumed_from"] == 3
+    assert same_weights(_outputs(split)[0], _outputs(tmp_path / "full")[0])
 
 
 def test_resnet_form_trains_to_cyclegans_architecture_and_resumes_mid_fade(

@@ -6,6 +6,7 @@ import csv
 import math
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -230,11 +231,16 @@ def restore_determinism() -> Any:
     torch.backends.cudnn.deterministic = False
 
 
-@pytest.mark.parametrize("deterministic", [False, True])
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"deterministic": True}, {"threads": 2, "parallel_sides": True}],
+    ids=["default", "deterministic", "parallel_sides"],
+)
+@pytest.mark.usefixtures("restore_determinism", "keep_threads")
 def test_resume_reproduces_uninterrupted_run(
-    tmp_path: Path, pair: tuple[PreparedSplit, PreparedSplit], deterministic: bool, restore_determinism: None
+    tmp_path: Path, pair: tuple[PreparedSplit, PreparedSplit], overrides: dict[str, Any]
 ) -> None:
-    s = settings(pool_size=2, batch_size=2, n_layers_D=[2, 3], deterministic=deterministic)
+    s = settings(pool_size=2, batch_size=2, n_layers_D=[2, 3], **overrides)
     train_cyclegan(s, *pair, tmp_path / "whole", seed=3, progress=False)
     assert train_cyclegan(s, *pair, tmp_path / "split", seed=3, progress=False, stop_after=7)["stopped"]
     assert not (tmp_path / "split" / "model.pt").exists()
@@ -453,6 +459,142 @@ def test_device_split_draws_the_host_batches(pair: tuple[PreparedSplit, Prepared
         host = to_tensors(*sample_arrays(split, step_rng(0, step, 0), 3, 24, True), "cpu")
         device = stored.sample(step_rng(0, step, 0), 3, 24, True)
         assert torch.equal(host.images, device.images) and torch.equal(host.masks, device.masks)
+
+
+def test_parallel_sides_resolve_per_device_precision_and_threads() -> None:
+    """Two halves at once where a CPU run has two threads or more; never on one thread, by default
+    never on CUDA, never with fp16's grad scaler (one object both halves would update)."""
+    rt = Runtime.resolve(settings(threads=2), "cpu")
+    assert rt.parallel_sides and rt.side_threads == 1
+    assert Runtime.resolve(settings(threads=6), "cpu").side_threads == 3
+    assert not Runtime.resolve(settings(threads=1), "cpu").parallel_sides
+    assert not Runtime.resolve(settings(threads=2), "cuda").parallel_sides
+    assert not Runtime.resolve(settings(threads=2, precision="fp16"), "cpu").parallel_sides
+    assert not Runtime.resolve(settings(threads=2, parallel_sides=False), "cpu").parallel_sides
+    assert "parallel_sides" in PLAIN and not PLAIN["parallel_sides"]
+
+
+def _trained(
+    pair: tuple[PreparedSplit, PreparedSplit], hook: Any = None, **overrides: Any
+) -> tuple[CycleGANTrainer, torch.Tensor]:
+    """A two-thread trainer after three steps (``hook`` on G_AB's forward) and its losses."""
+    trainer = CycleGANTrainer(settings(threads=2, **overrides), *pair, seed=0, device="cpu")
+    if hook is not None:
+        trainer.G_AB.register_forward_hook(hook)
+    return trainer, torch.stack([trainer.train_step(step) for step in range(3)])
+
+
+def _all_weights(trainer: CycleGANTrainer) -> list[torch.Tensor]:
+    nets = [trainer.G_AB, trainer.G_BA, *trainer.side_A.nets, *trainer.side_B.nets]
+    return [p.detach().clone() for net in nets for p in net.parameters()]
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {},
+        {"gan_mode": "wgangp", "n_critic": 2, "n_layers_D": [2, 3]},
+        {"lambda_identity": 0, "precision": "bf16"},
+    ],
+    ids=["baseline", "wgangp_two_critics", "no_identity_bf16"],
+)
+@pytest.mark.usefixtures("keep_threads")
+def test_parallel_sides_repeat_themselves_and_match_the_serial_step(
+    pair: tuple[PreparedSplit, PreparedSplit], variant: dict[str, Any]
+) -> None:
+    """Each direction and each discriminator side on a thread of its own: the same weights on every
+    run (each shared weight takes one gradient from each half, and ``g1 + g2 == g2 + g1``), the
+    serial step's gradients and losses up to rounding."""
+    threads: set[str] = set()
+    first, first_losses = _trained(pair, lambda *_: threads.add(threading.current_thread().name), **variant)
+    assert first.sides.parallel and sum(name.startswith("faceoff-side") for name in threads) == 2
+    again, again_losses = _trained(pair, **variant)
+    serial, serial_losses = _trained(pair, parallel_sides=False, **variant)
+    assert not serial.sides.parallel
+    assert torch.equal(first_losses, again_losses)
+    assert all(torch.equal(x, y) for x, y in zip(_all_weights(first), _all_weights(again), strict=True))
+    bf16 = variant.get("precision") == "bf16"
+    tolerance = {"rtol": 2e-2, "atol": 2e-3} if bf16 else {"rtol": 1e-4, "atol": 1e-5}
+    # The first step's losses and one generator update's gradients, from the same weights: Adam
+    # turns rounding in near-zero gradients into whole steps, so later steps are no measure of it.
+    torch.testing.assert_close(first_losses[0], serial_losses[0], **tolerance)
+    grads = []
+    for on in (True, False):
+        trainer = CycleGANTrainer(
+            settings(threads=2, parallel_sides=on, **variant), *pair, seed=0, device="cpu"
+        )
+        a, b = trainer.batches(0)
+        trainer.opt_G.zero_grad(set_to_none=True)
+        if trainer.sides.parallel:
+            trainer.objective.backward_by_sides(
+                trainer.sides.run,
+                trainer.rt.autocast,
+                trainer.G_AB,
+                trainer.G_BA,
+                trainer.side_A.nets,
+                trainer.side_B.nets,
+                a.images,
+                b.images,
+                (a.masks, b.masks),
+            )
+        else:
+            trainer.generator_losses(a, b)[0]["G_total"].backward()
+        grads.append([p.grad for net in (trainer.G_AB, trainer.G_BA) for p in net.parameters()])
+    for x, y in zip(*grads, strict=True):
+        torch.testing.assert_close(x, y, **tolerance)
+
+
+@pytest.mark.usefixtures("keep_threads")
+def test_parallel_sides_draw_the_serial_penalty_weights(
+    pair: tuple[PreparedSplit, PreparedSplit], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every critic gets the WGAN-GP mixing weights the serial step gives it: they are drawn
+    before the sides run, in the serial order, not by whichever thread reaches the generator first."""
+    from faceoff.train import cyclegan
+
+    penalty = cyclegan.gradient_penalty
+    drawn: dict[bool, dict[tuple[int, int], torch.Tensor]] = {True: {}, False: {}}
+    for on in (True, False):
+        trainer = CycleGANTrainer(
+            settings(threads=2, parallel_sides=on, gan_mode="wgangp", n_critic=2, n_layers_D=[2, 3]),
+            *pair,
+            seed=0,
+            device="cpu",
+        )
+        critics = [*trainer.side_A.nets, *trainer.side_B.nets]
+
+        def record(d: Any, real: Any, fake: Any, alpha: Any, on: bool = on, critics: list = critics) -> Any:
+            drawn[on][(critics.index(d), len(drawn[on]) // len(critics))] = alpha
+            return penalty(d, real, fake, alpha)
+
+        monkeypatch.setattr(cyclegan, "gradient_penalty", record)
+        trainer.train_step(0)
+    assert len(drawn[True]) == 8 and drawn[True].keys() == drawn[False].keys()
+    assert all(torch.equal(drawn[True][k], drawn[False][k]) for k in drawn[False])
+    assert len({float(alpha) for alpha in drawn[False].values()}) == 8
+
+
+@pytest.mark.usefixtures("keep_threads")
+def test_parallel_sides_stay_serial_where_threads_would_change_the_result(
+    pair: tuple[PreparedSplit, PreparedSplit], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A generator with dropout (a plugin's) keeps the step in turn: two threads would race for its
+    random draws. Under torch's FLOP counter (the calling thread's own) the halves run in turn, so
+    the benchmark counts the whole step."""
+    from faceoff.bench.models import step_flops
+    from faceoff.train import cyclegan
+
+    parallel, serial = (
+        CycleGANTrainer(settings(threads=2, parallel_sides=on), *pair, seed=0, device="cpu")
+        for on in (True, False)
+    )
+    assert step_flops(parallel, 0) == step_flops(serial, 0) > 0
+    build = cyclegan.build_generator
+    monkeypatch.setattr(
+        cyclegan, "build_generator", lambda *args: torch.nn.Sequential(build(*args), torch.nn.Dropout(0.1))
+    )
+    with_dropout = CycleGANTrainer(settings(threads=2), *pair, seed=0, device="cpu")
+    assert with_dropout.rt.parallel_sides and not with_dropout.sides.parallel
 
 
 def test_plain_and_fast_settings_train(tmp_path: Path, pair: tuple[PreparedSplit, PreparedSplit]) -> None:

@@ -19,6 +19,7 @@ FAST_PATH = (
     "fused_optimizer",
     "cudnn_benchmark",
     "compile",
+    "parallel_sides",
 )
 SPEED_KEYS = (*FAST_PATH, "deterministic", "threads")
 # Training keys that do not change what is computed: a checkpoint stays valid when only these differ.

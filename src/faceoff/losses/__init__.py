@@ -7,6 +7,7 @@ from faceoff.losses.adversarial import (
     gan_modes,
     get_gan_objective,
     gradient_penalty,
+    interpolation_weights,
     register_gan_objective,
 )
 from faceoff.losses.reconstruction import cycle_loss, identity_loss, masked_l1, ssim_loss
@@ -20,6 +21,7 @@ __all__ = [
     "get_gan_objective",
     "gradient_penalty",
     "identity_loss",
+    "interpolation_weights",
     "masked_l1",
     "register_gan_objective",
     "ssim_loss",

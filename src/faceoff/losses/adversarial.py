@@ -103,14 +103,20 @@ class AdversarialLoss:
         return loss if self.wasserstein else 0.5 * loss
 
 
+def interpolation_weights(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The WGAN-GP penalty's mixing weights for ``n`` samples, drawn on the CPU (the same on any device)."""
+    return torch.rand(n, 1, 1, 1, generator=generator, device="cpu")
+
+
 def gradient_penalty(
     critic: Callable[[torch.Tensor], torch.Tensor],
     real: torch.Tensor,
     fake: torch.Tensor,
-    generator: torch.Generator | None = None,
+    alpha: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """WGAN-GP penalty ``mean((||grad D(x_hat)||_2 - 1)^2)`` on random interpolates of real and fake."""
-    alpha = torch.rand(real.shape[0], 1, 1, 1, generator=generator, device="cpu").to(real)
+    """WGAN-GP penalty ``mean((||grad D(x_hat)||_2 - 1)^2)`` on interpolates ``alpha * real +
+    (1 - alpha) * fake`` (``alpha``: :func:`interpolation_weights`, drawn here when not given)."""
+    alpha = (interpolation_weights(real.shape[0]) if alpha is None else alpha).to(real)
     mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
     scores = critic(mixed)
     (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)

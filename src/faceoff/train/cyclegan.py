@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,7 +28,7 @@ from torch import nn
 
 from faceoff.datasets.crops import center_window
 from faceoff.datasets.prepared import PreparedSplit
-from faceoff.losses import AdversarialLoss, gradient_penalty
+from faceoff.losses import AdversarialLoss, gradient_penalty, interpolation_weights
 from faceoff.losses.cyclegan import CycleGANObjective
 from faceoff.nets import build_discriminator, build_generator
 from faceoff.nets.images import to_uint8
@@ -48,6 +49,7 @@ from faceoff.train.optim import lr_factor, make_optimizer, set_lr
 from faceoff.train.pool import ImagePool
 from faceoff.train.registry import ModelSpec, register_model
 from faceoff.train.settings import TrainSettings
+from faceoff.train.sides import SidePair, draws_at_random
 from faceoff.train.translator import Translator
 
 log = logging.getLogger(__name__)
@@ -118,6 +120,9 @@ class CycleGANTrainer(Stepper):
             self.rt.batch_passes,
         )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.rt.grad_scaling)
+        nets = [self.G_AB, self.G_BA, *self.side_A.nets, *self.side_B.nets]
+        parallel = self.rt.parallel_sides and not draws_at_random(*nets)
+        self.sides = SidePair(parallel, self.rt.side_threads)
         self.identity = None
         if settings.lambda_p:
             from faceoff.faces.identity_net import build_identity_net  # parses weights: only when used
@@ -207,9 +212,23 @@ class CycleGANTrainer(Stepper):
         discriminators = self.side_A.nets + self.side_B.nets
         for d in discriminators:
             d.requires_grad_(False)
-        terms, fake_b, fake_a = self.generator_losses(a, b)
         self.opt_G.zero_grad(set_to_none=True)
-        self.scaler.scale(terms["G_total"]).backward()
+        if self.sides.parallel:
+            terms, fake_b, fake_a = self.objective.backward_by_sides(
+                self.sides.run,
+                self.rt.autocast,
+                self.G_AB,
+                self.G_BA,
+                self.side_A.nets,
+                self.side_B.nets,
+                a.images,
+                b.images,
+                (a.masks, b.masks),
+                self.identity,
+            )
+        else:
+            terms, fake_b, fake_a = self.generator_losses(a, b)
+            self.scaler.scale(terms["G_total"]).backward()
         self.scaler.step(self.opt_G)
         self.scaler.update()
         for d in discriminators:
@@ -225,8 +244,13 @@ class CycleGANTrainer(Stepper):
             pooled_b = self.side_B.pool.query(fake_b.detach(), rng)
             pooled_a = self.side_A.pool.query(fake_a.detach(), rng)
             gen = step_torch_generator(self.seed, step, STREAM_GP, critic_step)
-            loss_a, gp_a = self._discriminator_step(self.side_A, a.images, pooled_a, gen)
-            loss_b, gp_b = self._discriminator_step(self.side_B, b.images, pooled_b, gen)
+            alpha_a, alpha_b = (
+                self._penalty_weights(side, a.images.shape[0], gen) for side in (self.side_A, self.side_B)
+            )
+            (loss_a, gp_a), (loss_b, gp_b) = self.sides.run(
+                partial(self._discriminator_step, self.side_A, a.images, pooled_a, alpha_a),
+                partial(self._discriminator_step, self.side_B, b.images, pooled_b, alpha_b),
+            )
             d_a, d_b, gp = d_a + loss_a, d_b + loss_b, gp + gp_a + gp_b
         d_a, d_b = d_a / s.n_critic, d_b / s.n_critic
         return torch.stack(
@@ -293,18 +317,24 @@ class CycleGANTrainer(Stepper):
             out["validation"] = self.val_history
         return out
 
+    def _penalty_weights(self, side: _Side, n: int, gen: torch.Generator) -> list[torch.Tensor | None]:
+        """Each discriminator's WGAN-GP mixing weights (None without a penalty), drawn before the
+        sides run, in the order the sides take them, so that running them at once draws the same."""
+        penalty = self.objective.gan.objective.penalty
+        return [interpolation_weights(n, gen) if penalty else None for _ in side.nets]
+
     def _discriminator_step(
-        self, side: _Side, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator
+        self, side: _Side, real: torch.Tensor, fake: torch.Tensor, alphas: list[torch.Tensor | None]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Update each discriminator of a side once; returns the mean loss and the summed penalty."""
         s = self.s
         losses, penalties = [], []
-        for d, opt in zip(side.nets, side.optimizers, strict=True):
+        for d, opt, alpha in zip(side.nets, side.optimizers, alphas, strict=True):
             with self.rt.autocast():
                 loss = self.objective.discriminator(d, real, fake)
             penalty = loss.new_zeros(())
-            if self.objective.gan.objective.penalty:
-                penalty = s.gp_weight * gradient_penalty(d, real.float(), fake.float(), gen)
+            if alpha is not None:
+                penalty = s.gp_weight * gradient_penalty(d, real.float(), fake.float(), alpha)
             opt.zero_grad(set_to_none=True)
             self.scaler.scale(loss + penalty).backward()
             self.scaler.step(opt)

@@ -29,7 +29,8 @@ Interpretation of the study ("we start with a very simple 2-layer generator and 
   per step.
 
 Precision (autocast) and the speed switches batch_passes (identity passes batched with the
-translations, real with fake in D), fused_optimizer and threads apply; channels_last, compile and
+translations, real with fake in D), parallel_sides (the two directions and the two discriminators
+on two threads at once), fused_optimizer and threads apply; channels_last, compile and
 data_on_device do not (the networks change shape during the run).
 """
 
@@ -37,10 +38,12 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from torch import nn
 
 from faceoff.datasets.crops import center_window
 from faceoff.datasets.prepared import PreparedSplit
@@ -61,6 +64,7 @@ from faceoff.train.optim import lr_factor, make_optimizer, set_lr
 from faceoff.train.pool import ImagePool
 from faceoff.train.registry import ModelSpec, register_model
 from faceoff.train.settings import BaseSettings, SettingsError
+from faceoff.train.sides import SidePair, draws_at_random
 
 RESNET_BLOCKS = {"resnet_6blocks": 6, "resnet_9blocks": 9}
 # Seeds of the layers added at each growth (faceoff.train.data numbers the per-step streams from 0).
@@ -174,6 +178,8 @@ class ProgressiveStepper(Stepper):
             AdversarialLoss(s.gan_mode), s.lambda_cycle, s.lambda_identity, batch_passes=self.rt.batch_passes
         )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.rt.grad_scaling)
+        nets = (self.G_AB, self.G_BA, self.D_A, self.D_B)
+        self.sides = SidePair(self.rt.parallel_sides and not draws_at_random(*nets), self.rt.side_threads)
         self._build_optimizers()
 
     @property
@@ -213,13 +219,17 @@ class ProgressiveStepper(Stepper):
 
         self.D_A.requires_grad_(False)
         self.D_B.requires_grad_(False)
-        with self.rt.autocast():
-            terms, fake_b, fake_a = self.objective.generator(
-                self.G_AB, self.G_BA, [self.D_A], [self.D_B], a, b
-            )
-        g_gan, g_cycle, g_idt, g_total = (terms[k] for k in ("G_gan", "G_cycle", "G_idt", "G_total"))
         self.opt_G.zero_grad(set_to_none=True)
-        self.scaler.scale(g_total).backward()
+        judges = [self.D_A], [self.D_B]
+        if self.sides.parallel:
+            terms, fake_b, fake_a = self.objective.backward_by_sides(
+                self.sides.run, self.rt.autocast, self.G_AB, self.G_BA, *judges, a, b
+            )
+        else:
+            with self.rt.autocast():
+                terms, fake_b, fake_a = self.objective.generator(self.G_AB, self.G_BA, *judges, a, b)
+            self.scaler.scale(terms["G_total"]).backward()
+        g_gan, g_cycle, g_idt, g_total = (terms[k] for k in ("G_gan", "G_cycle", "G_idt", "G_total"))
         self.scaler.step(self.opt_G)
         self.scaler.update()
         self.D_A.requires_grad_(True)
@@ -228,15 +238,28 @@ class ProgressiveStepper(Stepper):
         rng = step_rng(self.seed, step, STREAM_POOL)
         pooled_b = self.pools["B"].query(fake_b.detach(), rng)
         pooled_a = self.pools["A"].query(fake_a.detach(), rng)
-        with self.rt.autocast():
-            d_a = self.objective.discriminator(self.D_A, a, pooled_a)
-            d_b = self.objective.discriminator(self.D_B, b, pooled_b)
         self.opt_D.zero_grad(set_to_none=True)
-        self.scaler.scale(d_a + d_b).backward()
+        if self.sides.parallel:  # the two discriminators share no weight: one backward pass each
+            d_a, d_b = self.sides.run(
+                partial(self._discriminator_backward, self.D_A, a, pooled_a),
+                partial(self._discriminator_backward, self.D_B, b, pooled_b),
+            )
+        else:
+            with self.rt.autocast():
+                d_a = self.objective.discriminator(self.D_A, a, pooled_a)
+                d_b = self.objective.discriminator(self.D_B, b, pooled_b)
+            self.scaler.scale(d_a + d_b).backward()
         self.scaler.step(self.opt_D)
         self.scaler.update()
         terms = (g_gan, g_cycle, g_idt, g_total, d_a, d_b, (d_a + d_b) / 2)
         return torch.stack([t.detach().float() for t in terms])
+
+    def _discriminator_backward(self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """One discriminator's loss, back-propagated (``parallel_sides``: on a thread of its own)."""
+        with self.rt.autocast():
+            loss = self.objective.discriminator(d, real, fake)
+        loss.backward()
+        return loss.detach()
 
     # ---------------------------------------------------------------- state
 

@@ -35,15 +35,19 @@ class Runtime:
     cudnn_benchmark: bool
     compile: bool
     deterministic: bool
-    threads: int
+    threads: int  # the settings' threads (0: torch's default)
+    parallel_sides: bool  # a CycleGAN step's two halves on two threads at once (CPU, 2+ threads)
+    side_threads: int  # intra-op threads of each half: half of the run's
 
     @classmethod
     def resolve(cls, s: BaseSettings, device: torch.device | str) -> Runtime:
         device = torch.device(device)
         cuda = device.type == "cuda"
+        amp_dtype = AUTOCAST_DTYPES[resolve_precision(s.precision, device)]
+        threads = s.threads or torch.get_num_threads()
         return cls(
             device=device,
-            amp_dtype=AUTOCAST_DTYPES[resolve_precision(s.precision, device)],
+            amp_dtype=amp_dtype,
             channels_last=cuda if s.channels_last is None else s.channels_last,
             # Batch norm mixes the samples of a batch: batching passes would change the result.
             batch_passes=s.batch_passes and getattr(s, "norm", "instance") != "batch",
@@ -53,6 +57,11 @@ class Runtime:
             compile=s.compile,
             deterministic=s.deterministic,
             threads=s.threads,
+            # The grad scaler is one object both halves would update: fp16 runs keep one thread.
+            parallel_sides=(not cuda if s.parallel_sides is None else s.parallel_sides)
+            and threads >= 2
+            and amp_dtype != torch.float16,
+            side_threads=max(1, threads // 2),
         )
 
     @property
@@ -75,7 +84,8 @@ class Runtime:
         Called when a trainer is built; a benchmark interleaving two trainers calls it before
         each of their steps.
         """
-        if self.threads:
+        if self.threads and self.threads != torch.get_num_threads():
+            # Only on a change: setting the count also empties oneDNN's cache of compiled kernels.
             torch.set_num_threads(self.threads)
         if self.deterministic and self.device.type == "cuda":
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's deterministic mode

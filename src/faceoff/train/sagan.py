@@ -54,7 +54,7 @@ import torch.nn.functional as F
 
 from faceoff.datasets.jaffe import EXPRESSIONS
 from faceoff.datasets.prepared import PreparedSplit
-from faceoff.losses import gan_modes, get_gan_objective, gradient_penalty
+from faceoff.losses import gan_modes, get_gan_objective, gradient_penalty, interpolation_weights
 from faceoff.nets.images import from_uint8, map_chunks
 from faceoff.nets.sagan import GENERATOR_MULTIPLE, SADiscriminator, SAGenerator, min_discriminator_size
 from faceoff.train.classifier import LabelledFrames
@@ -137,7 +137,8 @@ def discriminator_loss(
         fake_term = objective.loss(real_out[:, 0], True) + objective.loss(fake_out[:, 0], False)
         if s.gp_weight:  # in float32 even under autocast: a second-order gradient
             with torch.autocast(real.device.type, enabled=False):
-                gp = s.gp_weight * gradient_penalty(lambda x: d(x)[:, 0], real.float(), fake.float(), gen)
+                alpha = interpolation_weights(real.shape[0], gen)
+                gp = s.gp_weight * gradient_penalty(lambda x: d(x)[:, 0], real.float(), fake.float(), alpha)
         total = fake_term + s.lambda_cls * real_cls + gp
     real_acc = (real_cls_logits.detach().argmax(1) == labels).float().mean()
     return {"D": total, "real_cls": real_cls, "fake": fake_term, "gp": gp, "real_acc": real_acc}

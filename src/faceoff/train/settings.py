@@ -62,6 +62,9 @@ class BaseSettings:
     data_on_device: bool = True  # CUDA: frames kept on the GPU as uint8, crop and flip done there
     fused_optimizer: bool = True  # Adam as one fused kernel per parameter group (CUDA and CPU)
     cudnn_benchmark: bool = True  # CUDA: autotuned convolutions (ignored when deterministic)
+    # None: on a CPU with 2+ threads, a CycleGAN step's two directions and two discriminator
+    # sides run at once on two threads (faceoff.train.sides); a small step's operators barely use two.
+    parallel_sides: bool | None = None
     compile: bool = False  # torch.compile the networks (slow start, pays off on long GPU runs)
     deterministic: bool = False  # torch.use_deterministic_algorithms and deterministic cuDNN
     threads: int = 0  # 0: leave torch's default (one per physical core)
