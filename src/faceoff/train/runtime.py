@@ -8,6 +8,7 @@ instructions (AVX512-BF16, AMX; 2.1x per step at 128 px on such a CPU), fp32 els
 resolved precision, not the setting, is what train.json, the checkpoint and the tables record and
 what a resume is checked against. channels_last ``None`` means CUDA only: on a CPU it pays only
 for max pooling, so the models that pool (the classifier, the style transfer) default to ``True``.
+parallel_sides ``None`` means a CPU with two threads or more (:mod:`faceoff.train.sides`).
 """
 
 from __future__ import annotations
