@@ -525,20 +525,7 @@ def test_parallel_sides_repeat_themselves_and_match_the_serial_step(
         )
         a, b = trainer.batches(0)
         trainer.opt_G.zero_grad(set_to_none=True)
-        if trainer.sides.parallel:
-            trainer.objective.backward_by_sides(
-                trainer.sides.run,
-                trainer.rt.autocast,
-                trainer.G_AB,
-                trainer.G_BA,
-                trainer.side_A.nets,
-                trainer.side_B.nets,
-                a.images,
-                b.images,
-                (a.masks, b.masks),
-            )
-        else:
-            trainer.generator_losses(a, b)[0]["G_total"].backward()
+        trainer.generator_backward(a, b)
         grads.append([p.grad for net in (trainer.G_AB, trainer.G_BA) for p in net.parameters()])
     for x, y in zip(*grads, strict=True):
         torch.testing.assert_close(x, y, **tolerance)

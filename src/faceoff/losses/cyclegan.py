@@ -84,29 +84,28 @@ class CycleGANObjective:
         self,
         run: Callable[[Callable[[], Half], Callable[[], Half]], tuple[Half, Half]],
         autocast: Callable[[], AbstractContextManager[Any]],
-        g_ab: Net,
-        g_ba: Net,
-        d_a: Sequence[Net],
-        d_b: Sequence[Net],
-        a: torch.Tensor,
-        b: torch.Tensor,
+        generators: tuple[Net, Net],
+        judges: tuple[Sequence[Net], Sequence[Net]],
+        images: tuple[torch.Tensor, torch.Tensor],
         masks: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None),
         identity_net: nn.Module | None = None,
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-        """:meth:`generator`'s terms (detached) and fakes, each direction's terms computed and
-        back-propagated by one of the two calls ``run`` makes (at once on two threads: see
+        """:meth:`generator`'s terms (detached) and fakes from ``generators`` (A->B, B->A),
+        ``judges`` (A's, B's discriminators) and ``images`` (A, B), each direction's terms computed
+        and back-propagated by one of the two calls ``run`` makes (at once on two threads: see
         faceoff.train.sides); each call enters ``autocast`` itself, as autocast is per thread."""
+        (g_ab, g_ba), (d_a, d_b), (a, b) = generators, judges, images
 
         def half(
             forward: Net,
             backward: Net,
-            judges: Sequence[Net],
+            other: Sequence[Net],
             x: torch.Tensor,
             y: torch.Tensor,
             mask: torch.Tensor | None,
         ) -> Half:
             with autocast():
-                terms, fake = self.direction(forward, backward, judges, x, y, mask, identity_net)
+                terms, fake = self.direction(forward, backward, other, x, y, mask, identity_net)
                 total = self.half_total(terms)
             total.backward()
             return {k: v.detach() for k, v in terms.items()}, fake.detach()

@@ -198,6 +198,25 @@ class CycleGANTrainer(Stepper):
                 self.identity,
             )
 
+    def generator_backward(
+        self, a: Batch, b: Batch
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """:meth:`generator_losses` with their gradients accumulated in the generators: the two
+        directions at once with ``parallel_sides`` (terms detached), else one (grad-scaled) graph."""
+        if self.sides.parallel:
+            return self.objective.backward_by_sides(
+                self.sides.run,
+                self.rt.autocast,
+                (self.G_AB, self.G_BA),
+                (self.side_A.nets, self.side_B.nets),
+                (a.images, b.images),
+                (a.masks, b.masks),
+                self.identity,
+            )
+        terms, fake_b, fake_a = self.generator_losses(a, b)
+        self.scaler.scale(terms["G_total"]).backward()
+        return terms, fake_b, fake_a
+
     def train_step(self, step: int) -> torch.Tensor:
         """One generator update and ``n_critic`` discriminator updates; returns the losses (on device)."""
         s = self.s
@@ -213,22 +232,7 @@ class CycleGANTrainer(Stepper):
         for d in discriminators:
             d.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
-        if self.sides.parallel:
-            terms, fake_b, fake_a = self.objective.backward_by_sides(
-                self.sides.run,
-                self.rt.autocast,
-                self.G_AB,
-                self.G_BA,
-                self.side_A.nets,
-                self.side_B.nets,
-                a.images,
-                b.images,
-                (a.masks, b.masks),
-                self.identity,
-            )
-        else:
-            terms, fake_b, fake_a = self.generator_losses(a, b)
-            self.scaler.scale(terms["G_total"]).backward()
+        terms, fake_b, fake_a = self.generator_backward(a, b)
         self.scaler.step(self.opt_G)
         self.scaler.update()
         for d in discriminators:

@@ -220,14 +220,14 @@ class ProgressiveStepper(Stepper):
         self.D_A.requires_grad_(False)
         self.D_B.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
-        judges = [self.D_A], [self.D_B]
+        generators, judges = (self.G_AB, self.G_BA), ([self.D_A], [self.D_B])
         if self.sides.parallel:
             terms, fake_b, fake_a = self.objective.backward_by_sides(
-                self.sides.run, self.rt.autocast, self.G_AB, self.G_BA, *judges, a, b
+                self.sides.run, self.rt.autocast, generators, judges, (a, b)
             )
         else:
             with self.rt.autocast():
-                terms, fake_b, fake_a = self.objective.generator(self.G_AB, self.G_BA, *judges, a, b)
+                terms, fake_b, fake_a = self.objective.generator(*generators, *judges, a, b)
             self.scaler.scale(terms["G_total"]).backward()
         g_gan, g_cycle, g_idt, g_total = (terms[k] for k in ("G_gan", "G_cycle", "G_idt", "G_total"))
         self.scaler.step(self.opt_G)
