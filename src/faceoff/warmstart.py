@@ -338,12 +338,18 @@ def _fork_step(
         request = json.loads(data)
         if len(fds) != len(_STREAMS):
             raise ValueError("the request did not carry the command's streams")
-        pid = os.fork()
-        if pid == 0:  # the child: never returns
-            selector.close()
-            listener.close()
-            conn.close()
-            _run_child(request, fds)
+        # The signals a command forwards wait, blocked, until the child has its own handlers: one
+        # delivered before would run the server's handler in the child (or be lost under load).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)
+        try:
+            pid = os.fork()
+            if pid == 0:  # the child: never returns
+                selector.close()
+                listener.close()
+                conn.close()
+                _run_child(request, fds, mask)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     finally:
         for fd in fds:
             os.close(fd)
@@ -358,15 +364,17 @@ def _fork_step(
     return pid, pidfd
 
 
-def _run_child(request: dict[str, Any], fds: list[int]) -> None:
+def _run_child(request: dict[str, Any], fds: list[int], mask: set[signal.Signals]) -> None:
     """Become the command: its streams, folder, environment and arguments, the faceoff package
-    fresh from disk; end as a fresh process would (an uncaught exception: its traceback, status 1)."""
+    fresh from disk; end as a fresh process would (an uncaught exception: its traceback, status 1).
+    ``mask`` is the signal mask to restore once the command's handlers are in place."""
     code = 1
     try:
         _die_with_parent()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a signal forwarded meanwhile arrives now
         for target, fd in zip(_STREAMS, fds, strict=True):
             os.dup2(fd, target)
             os.close(fd)
