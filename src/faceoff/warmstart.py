@@ -339,7 +339,7 @@ def _fork_step(
         if len(fds) != len(_STREAMS):
             raise ValueError("the request did not carry the command's streams")
         # The signals a command forwards wait, blocked, until the child has its own handlers: one
-        # delivered before would run the server's handler in the child (or be lost under load).
+        # received before Python's after-fork reset in the child would be dropped by it.
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)
         try:
             pid = os.fork()
