@@ -43,7 +43,7 @@ class SidePair:
         # would escape it.
         if not self.parallel or any_torch_dispatch_mode_on_stack():
             return first(), second()
-        if self._pool is None:  # made at first use: a process that forks never holds these threads
+        if self._pool is None:  # made at first use: building a trainer starts no thread
             self._pool = ThreadPoolExecutor(
                 2,
                 thread_name_prefix="faceoff-side",
