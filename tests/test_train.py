@@ -532,6 +532,22 @@ def test_parallel_sides_repeat_themselves_and_match_the_serial_step(
 
 
 @pytest.mark.usefixtures("keep_threads")
+def test_parallel_sides_keep_the_calling_thread_at_a_share_during_the_step(
+    pair: tuple[PreparedSplit, PreparedSplit],
+) -> None:
+    """While the halves run at once the calling thread's own work (the optimiser updates) runs on a
+    half's share of the threads, and the run's count is back after the step; in turn, all of them."""
+    seen: dict[bool, list[int]] = {True: [], False: []}
+    for on in (True, False):
+        trainer = CycleGANTrainer(settings(threads=4, parallel_sides=on), *pair, seed=0, device="cpu")
+        for opt in (trainer.opt_G, *trainer.side_A.optimizers, *trainer.side_B.optimizers):
+            opt.register_step_pre_hook(lambda *_, on=on: seen[on].append(torch.get_num_threads()))
+        trainer.train_step(0)
+        assert torch.get_num_threads() == 4
+    assert seen == {True: [2, 2, 2], False: [4, 4, 4]}
+
+
+@pytest.mark.usefixtures("keep_threads")
 def test_parallel_sides_draw_the_serial_penalty_weights(
     pair: tuple[PreparedSplit, PreparedSplit], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -49,7 +49,7 @@ from faceoff.train.optim import lr_factor, make_optimizer, set_lr
 from faceoff.train.pool import ImagePool
 from faceoff.train.registry import ModelSpec, register_model
 from faceoff.train.settings import TrainSettings
-from faceoff.train.sides import SidePair, draws_at_random
+from faceoff.train.sides import SidePair, draws_at_random, step_of_sides
 from faceoff.train.translator import Translator
 
 log = logging.getLogger(__name__)
@@ -217,6 +217,7 @@ class CycleGANTrainer(Stepper):
         self.scaler.scale(terms["G_total"]).backward()
         return terms, fake_b, fake_a
 
+    @step_of_sides
     def train_step(self, step: int) -> torch.Tensor:
         """One generator update and ``n_critic`` discriminator updates; returns the losses (on device)."""
         s = self.s

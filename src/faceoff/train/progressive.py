@@ -64,7 +64,7 @@ from faceoff.train.optim import lr_factor, make_optimizer, set_lr
 from faceoff.train.pool import ImagePool
 from faceoff.train.registry import ModelSpec, register_model
 from faceoff.train.settings import BaseSettings, SettingsError
-from faceoff.train.sides import SidePair, draws_at_random
+from faceoff.train.sides import SidePair, draws_at_random, step_of_sides
 
 RESNET_BLOCKS = {"resnet_6blocks": 6, "resnet_9blocks": 9}
 # Seeds of the layers added at each growth (faceoff.train.data numbers the per-step streams from 0).
@@ -204,6 +204,7 @@ class ProgressiveStepper(Stepper):
                     net.to(self.device)
         self._build_optimizers()
 
+    @step_of_sides
     def train_step(self, step: int) -> torch.Tensor:
         s = self.s
         while self.stage < s.stage_at(step):
