@@ -25,6 +25,7 @@ from faceoff.synth import (
     person_identity,
     person_motion,
     read_person,
+    recorded_like,
     render_face,
     sample_expression,
     sample_identity,
@@ -140,8 +141,12 @@ def test_writer_files_and_ground_truth(tmp_path: Path) -> None:
     truth = np.stack(list(read_frames(tmp_path / "groundtruth" / "A_as_B.mp4")))
     assert truth.shape == (n, size, size, 3)
     b_identity, a_motion = person_identity(7, "B"), person_motion(7, "A", n, 25.0)
-    expected = [render_face(b_identity, f.expression, f.pose, f.lighting, size) for f in a_motion]
+    in_b = recorded_like(a_motion, person_motion(7, "B", n, 25.0))
+    expected = [render_face(b_identity, f.expression, f.pose, f.lighting, size) for f in in_b]
     assert np.abs(expected[5].image.astype(float) - truth[5]).mean() < 4
+    # B's recording, not A's: under A's light the same frame is off by more than the codec's error.
+    in_a = render_face(b_identity, a_motion[5].expression, a_motion[5].pose, a_motion[5].lighting, size)
+    assert np.abs(in_a.image.astype(float) - truth[5]).mean() > 8
     # The ground truth moves with A: its landmark trajectory follows A's, not B's own motion.
     a_lm = np.load(tmp_path / "A.landmarks.npy")
     b_lm = np.load(tmp_path / "B.landmarks.npy")
@@ -150,6 +155,22 @@ def test_writer_files_and_ground_truth(tmp_path: Path) -> None:
     assert np.abs(track(gt_lm) - track(a_lm)).mean() < 0.5 * np.abs(track(gt_lm) - track(b_lm)).mean()
     gap = lambda lm: lm[:, 66, 1] - lm[:, 62, 1]  # noqa: E731
     assert np.corrcoef(gap(gt_lm), gap(a_lm))[0, 1] > 0.95
+
+
+def test_a_ground_truth_is_the_source_moving_in_the_targets_recording() -> None:
+    """Pose, expression and the light's turning come from the source's frames; the light's strength,
+    ambient level, height and mean direction from the target's recording, which is all a translator
+    trained on the target's frames can learn of it."""
+    a, b = person_motion(3, "A", 50, 25.0), person_motion(3, "B", 50, 25.0)
+    truth = recorded_like(a, b)
+    assert [(f.pose, f.expression) for f in truth] == [(f.pose, f.expression) for f in a]
+    for key in ("intensity", "ambient", "elevation"):
+        assert {getattr(f.lighting, key) for f in truth} == {getattr(b[0].lighting, key)}
+        assert getattr(a[0].lighting, key) != getattr(b[0].lighting, key)
+    turn = lambda motion: np.array([f.lighting.azimuth for f in motion])  # noqa: E731
+    assert np.isclose(turn(truth).mean(), turn(b).mean())
+    np.testing.assert_allclose(turn(truth) - turn(truth).mean(), turn(a) - turn(a).mean(), atol=1e-12)
+    assert np.ptp(turn(a)) > 0.05  # the light does turn
 
 
 def test_persons_differ_clearly() -> None:

@@ -8,7 +8,8 @@ translators that return
 - each test frame's rendered ground truth (A's frames as B, B's as A), as rendered, blurred or
   downscaled (both directions; the copy-input baseline beside them);
 - with ``--traits``, A's test frames rendered again with only some of B's traits (colours, hair
-  and background, face geometry), cut with A's own crop boxes as the ground truth is (A2B only).
+  and background, face geometry, B's recording's light), cut with A's own crop boxes as the
+  ground truth is (A2B only).
 
 Every row is scored against both kinds of identity reference: each person's mean descriptor over
 the scored test frames (the evaluation before ``evaluate.identity_reference_frames``) and over the
@@ -38,7 +39,7 @@ from faceoff.faces.identity import make_embedder
 from faceoff.faces.landmarks import LandmarkFinder
 from faceoff.io.video import write_video
 from faceoff.prepare.persons import prepare_person
-from faceoff.synth import Identity, person_identity, person_motion
+from faceoff.synth import Identity, person_identity, person_motion, recorded_like
 from faceoff.synth.render import render_face
 
 
@@ -66,12 +67,15 @@ DEGRADATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 COLOURS = ("skin", "lip_colour", "hair_colour", "iris_colour", "texture_seed")
 HAIR_AND_SCENE = ("hair_style", "hair_volume", "shirt_colour", "background_top", "background_bottom")
 GEOMETRY = tuple(f.name for f in dataclasses.fields(Identity) if f.name not in COLOURS + HAIR_AND_SCENE)
-# A's frames rendered with these of B's identity fields (the rest stay A's).
-TRAITS: dict[str, tuple[str, ...]] = {
-    "colours": COLOURS,
-    "colours_hair_scene": COLOURS + HAIR_AND_SCENE,
-    "geometry": GEOMETRY,
-    "everything": COLOURS + HAIR_AND_SCENE + GEOMETRY,
+# A's frames rendered with these of B's identity fields (the rest stay A's), in A's recording
+# (its light) or, where the flag is set, in B's (faceoff.synth.sequence.recorded_like).
+TRAITS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "colours": (COLOURS, False),
+    "colours_hair_scene": (COLOURS + HAIR_AND_SCENE, False),
+    "colours_hair_scene_light": (COLOURS + HAIR_AND_SCENE, True),
+    "geometry": (GEOMETRY, False),
+    "everything but the light": (COLOURS + HAIR_AND_SCENE + GEOMETRY, False),
+    "everything": (COLOURS + HAIR_AND_SCENE + GEOMETRY, True),
 }
 
 
@@ -91,10 +95,13 @@ def _trait_renders(raw: Path, settings: dict[str, Any], out: Path) -> PreparedSp
     """A's test split, prepared again with one ground truth per :data:`TRAITS` entry beside B's."""
     meta = json.loads((raw / "A.json").read_text())
     a, b = person_identity(meta["seed"], "A"), person_identity(meta["seed"], "B")
-    motion = person_motion(meta["seed"], "A", len(meta["frames"]), meta["fps"])
+    n, fps = len(meta["frames"]), meta["fps"]
+    own = person_motion(meta["seed"], "A", n, fps)
+    in_b = recorded_like(own, person_motion(meta["seed"], "B", n, fps))
     videos = {"B": raw / "groundtruth" / "A_as_B.mp4"}
-    for name, keys in TRAITS.items():
+    for name, (keys, light) in TRAITS.items():
         hybrid = dataclasses.replace(a, **{k: getattr(b, k) for k in keys})
+        motion = in_b if light else own
         frames = (render_face(hybrid, f.expression, f.pose, f.lighting, meta["size"]).image for f in motion)
         videos[name] = out / f"A_as_{name}.mp4"
         write_video(videos[name], frames, meta["fps"])

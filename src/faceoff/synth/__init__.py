@@ -14,7 +14,7 @@ from faceoff.synth.params import (
 )
 from faceoff.synth.person_videos import person_identity, person_motion, read_person, write_person_videos
 from faceoff.synth.render import RenderedFace, render_face
-from faceoff.synth.sequence import FrameParams, talking_head_sequence
+from faceoff.synth.sequence import FrameParams, recorded_like, talking_head_sequence
 from faceoff.synth.spec import SynthSpec
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "person_identity",
     "person_motion",
     "read_person",
+    "recorded_like",
     "render_face",
     "sample_expression",
     "sample_identity",

@@ -3,7 +3,7 @@
 <out>/<item>.mp4                     the person's talking-head video
 <out>/<item>.landmarks.npy           (N, 68, 2) float32 exact landmarks
 <out>/<item>.json                    identity + per-frame parameters (enough to re-render)
-<out>/groundtruth/<src>_as_<tgt>.mp4 src's frames rendered with tgt's identity
+<out>/groundtruth/<src>_as_<tgt>.mp4 src's frames as tgt's recording: tgt's identity and light
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from faceoff.io.progress import progress_bar
 from faceoff.io.video import write_video
 from faceoff.synth.params import Expression, Identity, Lighting, Pose, from_dict, sample_identity, to_dict
 from faceoff.synth.render import render_face
-from faceoff.synth.sequence import FrameParams, talking_head_sequence
+from faceoff.synth.sequence import FrameParams, recorded_like, talking_head_sequence
 from faceoff.synth.spec import SynthSpec
 
 
@@ -37,7 +37,7 @@ def person_identity(seed: int, item: str) -> Identity:
 
 
 def person_motion(seed: int, item: str, n_frames: int, fps: float) -> list[FrameParams]:
-    """The per-frame parameters of ``item``'s video; ground truths replay them with another identity."""
+    """The per-frame parameters of ``item``'s video; ground truths replay them in another's recording."""
     return talking_head_sequence(_item_rng(seed, item, 1), n_frames, fps)
 
 
@@ -70,7 +70,9 @@ def write_person_videos(
             },
         )
     for src, tgt in pairs:
-        motion = person_motion(seed, src, n_frames, fps)
+        motion = recorded_like(
+            person_motion(seed, src, n_frames, fps), person_motion(seed, tgt, n_frames, fps)
+        )
         bar.set_postfix_str(f"ground truth {src} as {tgt}")
         write_video(
             out / "groundtruth" / f"{src}_as_{tgt}.mp4",

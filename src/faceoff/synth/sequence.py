@@ -39,6 +39,25 @@ def talking_head_sequence(rng: np.random.Generator, n_frames: int, fps: float = 
     ]
 
 
+def recorded_like(source: list[FrameParams], target: list[FrameParams]) -> list[FrameParams]:
+    """``source``'s frames as ``target``'s recording would show them: the ground truth of a
+    translation from the source's video into the target's.
+
+    What changes from frame to frame comes from the source (expression, pose, the light's turning
+    about its mean direction); what a recording keeps throughout comes from the target (its light's
+    strength, ambient level, height and mean direction), as do the identity, background and shirt.
+    A translator learns the target's recording from its frames; the source's light it never sees
+    apart from the source's own colours.
+    """
+    source_turn = float(np.mean([f.lighting.azimuth for f in source]))
+    target_turn = float(np.mean([f.lighting.azimuth for f in target]))
+    setup = target[0].lighting
+    return [
+        replace(f, lighting=replace(setup, azimuth=target_turn + f.lighting.azimuth - source_turn))
+        for f in source
+    ]
+
+
 def _wander(rng: np.random.Generator, t: np.ndarray, amplitude: float, fmax: float = 0.4) -> np.ndarray:
     """Sum of a few low-frequency sinusoids, peak-normalised to about ``amplitude``."""
     freqs = rng.uniform(0.04, fmax, 3)
