@@ -2,9 +2,9 @@
 
 The crop metrics (:mod:`faceoff.evaluate.run`) judge the translator; these judge what a user
 gets: the output frame, with its paste-back seam, the colour of the blended face and its
-steadiness over time. The truth is the synthetic source video rendered with the target's
-identity, so every number has an ideal: the truth itself scores ``apply_l1_gt`` 0,
-``apply_ssim_gt`` 1, ``apply_flicker`` 0 and ``apply_seam`` 1.
+steadiness over time. The truth is the synthetic source video rendered in the target's
+recording (its identity, background and light), so every number has an ideal: the truth itself
+scores ``apply_l1_gt`` 0, ``apply_ssim_gt`` 1, ``apply_flicker`` 0 and ``apply_seam`` 1.
 
 Every function takes RGB ``uint8`` frames (N, H, W, 3) and per-frame masks (N, H, W): ``face``
 (the landmark hull, {0, 1}) and ``blend`` (the paste-back weight in [0, 1]:

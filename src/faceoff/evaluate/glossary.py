@@ -52,11 +52,11 @@ COLUMNS = {
 
 # The columns `faceoff apply-eval` adds to the face-off and swap tables (faceoff.evaluate.apply_metrics):
 # the run applied with `faceoff apply` to the held-out segment of the source person's raw video
-# (whole frames), scored against the same frames rendered with the target's identity. The copy-input
-# row holds the input copied (the worst case), the <pair>-groundtruth-paste row the ground-truth crop
-# pasted back by the same code (the best this paste-back can do). All on [0, 1] pixel values, means
-# over the segment's frames; "face" = the landmark hull of the face the paste-back found; "blend" =
-# the paste-back's weight w (output = w * pasted + (1 - w) * input).
+# (whole frames), scored against the same frames in the target's recording (its identity and
+# light). The copy-input row holds the input copied (the worst case), the <pair>-groundtruth-paste
+# row the ground-truth crop pasted back by the same code (the best this paste-back can do). All on
+# [0, 1] pixel values, means over the segment's frames; "face" = the landmark hull of the face the
+# paste-back found; "blend" = the paste-back's weight w (output = w * pasted + (1 - w) * input).
 APPLY = {
     "apply_frames": "apply: frames of the held-out segment the run was applied to",
     "apply_face_found": "apply: share of those frames in which the paste-back found a face",

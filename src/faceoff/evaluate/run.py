@@ -117,7 +117,8 @@ GLOSSARY = Glossary(
     "translate",
     "Each test frame of the pair's source is translated to the target and the target's to the "
     "source (A2B, B2A); values are means over frames, then over the two directions. The ground "
-    "truth is the synthetic rendering of the same frame as the other person (synthetic data "
+    "truth is the synthetic rendering of the same frame in the other person's recording (their "
+    "identity, background, shirt and light; the source's pose and expression; synthetic data "
     "only). Identity descriptors come from the family's evaluate.identity_net; a person's mean "
     "descriptor (identity_sim, id_retrieval) is the mean over evaluate.identity_reference_frames "
     f"frames (default {REFERENCE_FRAMES}) spread over their train split, so that it holds the "
