@@ -53,8 +53,8 @@ DIRECTIONS = ("A2B", "B2A")
 # split (``evaluate.identity_reference_frames``; 0: the test frames being scored, as before).
 # The scored frames are one short stretch of a video (the demo's 40: 1.6 s of one head pose, one
 # expression, one light), so a reference made of them holds that stretch's conditions as much as
-# the person: on the demo pair the ground truth itself (A's frames rendered as B) scores
-# identity_sim +0.095 against such references, +0.609 against 40 train frames (9.6 s of varied
+# the person: on the demo pair the ground truth itself (A's frames in B's recording) scores
+# identity_sim +0.134 against such references, +0.659 against 40 train frames (9.6 s of varied
 # poses and expressions; README, Demo numbers).
 REFERENCE_FRAMES = 40
 KID_SUBSETS, KID_SUBSET_SIZE, KID_SEED = 100, 1000, 0
