@@ -243,8 +243,10 @@ class CycleGANTrainer(Stepper):
         for critic_step in range(s.n_critic):
             if critic_step:
                 a, b = self.batches(step, critic_step)
-                with torch.no_grad(), self.rt.autocast():
-                    fake_b, fake_a = self.G_AB(a.images), self.G_BA(b.images)
+                fake_b, fake_a = self.sides.run(
+                    partial(self._translate, self.G_AB, a.images),
+                    partial(self._translate, self.G_BA, b.images),
+                )
             rng = step_rng(self.seed, step, STREAM_POOL, critic_step)
             pooled_b = self.side_B.pool.query(fake_b.detach(), rng)
             pooled_a = self.side_A.pool.query(fake_a.detach(), rng)
@@ -327,6 +329,12 @@ class CycleGANTrainer(Stepper):
         sides run, in the order the sides take them, so that running them at once draws the same."""
         penalty = self.objective.gan.objective.penalty
         return [interpolation_weights(n, gen) if penalty else None for _ in side.nets]
+
+    @torch.no_grad()
+    def _translate(self, generator: nn.Module, images: torch.Tensor) -> torch.Tensor:
+        """Fakes for a further critic step (on a side's thread with ``parallel_sides``)."""
+        with self.rt.autocast():
+            return generator(images)
 
     def _discriminator_step(
         self, side: _Side, real: torch.Tensor, fake: torch.Tensor, alphas: list[torch.Tensor | None]

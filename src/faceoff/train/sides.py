@@ -20,8 +20,8 @@ While a step's halves run at once, the calling thread keeps only one half's shar
 threads for its own short work (batches, optimiser updates, image pools; :meth:`SidePair.step`):
 left at all of them, the team of threads it wakes for that work spins on after it, on the cores
 the halves need (one half took twice the other's time), and a small fused Adam update is quicker
-on one thread than on two. Thread counts change no result here: every operator the calling thread
-runs is elementwise or a copy.
+on one thread than on two. What the calling thread computes is the same at either count (weights
+and losses of parallel steps, WGAN-GP with two critic steps included, equal to the bit).
 """
 
 from __future__ import annotations
